@@ -1,0 +1,3 @@
+"""edged: local natural-language control for the smart home."""
+
+__version__ = "0.1.0"
