@@ -1,0 +1,333 @@
+"""The `edged` command: run, check-config, parse, eval, train."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from edged import __version__
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model",
+        type=Path,
+        default=None,
+        help="model directory (default: the shipped models/edged-nlu)",
+    )
+    p.add_argument(
+        "--threads", type=int, default=1, help="ONNX Runtime intra-op threads (default 1)"
+    )
+    p.add_argument(
+        "--floor",
+        type=float,
+        default=None,
+        help="confidence below which an utterance is 'not recognised' (default: config or 0.5)",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="edged",
+        description="Local natural-language control for the smart home over MQTT.",
+    )
+    ap.add_argument("--version", action="version", version=f"edged {__version__}")
+    ap.add_argument("--log-level", default=os.environ.get("EDGED_LOG_LEVEL", "INFO"))
+    ap.add_argument(
+        "--log-format", choices=("text", "json"), default=os.environ.get("EDGED_LOG_FORMAT", "text")
+    )
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the daemon: utterances in over MQTT, device commands out")
+    run.add_argument("--config", "-c", type=Path, required=True, help="YAML configuration file")
+
+    chk = sub.add_parser("check-config", help="validate a configuration file without connecting")
+    chk.add_argument("config", type=Path)
+
+    parse = sub.add_parser(
+        "parse",
+        help="understand text; with --config also show the device commands it would publish (dry run)",
+    )
+    parse.add_argument(
+        "text", nargs="*", help="utterance (omit with --jsonl to read lines from stdin)"
+    )
+    parse.add_argument("--json", action="store_true", help="print one JSON object")
+    parse.add_argument(
+        "--jsonl",
+        action="store_true",
+        help="read utterances one per line from stdin, print JSON lines",
+    )
+    parse.add_argument(
+        "--config", "-c", type=Path, default=None, help="resolve against this home and show actions"
+    )
+    parse.add_argument(
+        "--site", default=None, help="the site (room) the utterance comes from, for --config"
+    )
+    _add_model_args(parse)
+
+    ev = sub.add_parser("eval", help="score the model on a JSONL file (the bench-data format)")
+    ev.add_argument("file", type=Path)
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument("--map", default=None, help="built-in gold-intent map, e.g. slurp-iot")
+    ev.add_argument(
+        "--false-accepts",
+        action="store_true",
+        help="every row should be rejected: report how many parse to a device intent",
+    )
+    ev.add_argument(
+        "--scenarios",
+        default=None,
+        help="with --false-accepts: only SLURP rows whose intent starts with one of these comma-separated scenarios",
+    )
+    ev.add_argument(
+        "--all-intents",
+        action="store_true",
+        help="score rows whose intent the model lacks too (as errors)",
+    )
+    _add_model_args(ev)
+
+    tr = sub.add_parser(
+        "train", help="generate data, fine-tune, export INT8 ONNX into a model directory"
+    )
+    tr.add_argument(
+        "--out", type=Path, default=Path("models/edged-nlu"), help="model directory to write"
+    )
+    tr.add_argument(
+        "--sentences",
+        type=Path,
+        action="append",
+        default=[],
+        help="custom intents in hassil YAML (repeatable)",
+    )
+    tr.add_argument(
+        "--only",
+        action="store_true",
+        help="train on --sentences alone (plus out-of-scope negatives)",
+    )
+    tr.add_argument(
+        "--data", type=Path, default=None, help="train on a JSONL dataset instead of templates"
+    )
+    tr.add_argument(
+        "--valid", type=Path, default=None, help="validation JSONL for --data (checkpoint choice)"
+    )
+    tr.add_argument("--epochs", type=float, default=3.0)
+    tr.add_argument("--layers", type=int, default=6, help="encoder layers to keep (1-6)")
+    tr.add_argument("--batch-size", type=int, default=32)
+    tr.add_argument("--lr", type=float, default=1e-4)
+    tr.add_argument("--seed", type=int, default=13)
+    tr.add_argument("--threads", type=int, default=2)
+    tr.add_argument(
+        "--max-steps", type=int, default=None, help="stop after this many steps (smoke tests)"
+    )
+    tr.add_argument(
+        "--per-intent",
+        type=int,
+        default=None,
+        help="examples per intent (default: the built-in counts)",
+    )
+    tr.add_argument(
+        "--eval-every", type=int, default=0, help="validate every N steps (default: once per epoch)"
+    )
+    tr.add_argument(
+        "--keep-fp32", action="store_true", help="keep model.fp32.onnx beside the INT8 model"
+    )
+    tr.add_argument("--no-progress", action="store_true")
+    return ap
+
+
+def _setup_logging(level: str, fmt: str) -> None:
+    from edged.logs import configure_logging
+
+    configure_logging(level, fmt)
+
+
+def _load_model(args: argparse.Namespace, floor: float | None = None) -> Any:
+    from edged.nlu.model import ModelLoadError, NluModel
+
+    try:
+        return NluModel(
+            args.model,
+            threads=args.threads,
+            confidence_floor=args.floor
+            if args.floor is not None
+            else (floor if floor is not None else 0.5),
+        )
+    except ModelLoadError as e:
+        raise SystemExit(f"edged: {e}") from e
+
+
+def _cmd_parse(args: argparse.Namespace) -> int:
+    if args.config is not None:
+        from edged.dryrun import dry_run
+
+        return dry_run(args)
+    model = _load_model(args)
+    if args.jsonl:
+        for line in sys.stdin:
+            text = line.rstrip("\n")
+            if not text.strip():
+                continue
+            print(json.dumps(_parse_record(model.parse(text)), ensure_ascii=False), flush=True)
+        return 0
+    text = " ".join(args.text)
+    if not text:
+        raise SystemExit("edged parse: give the text to parse, or --jsonl to read stdin")
+    p = model.parse(text)
+    if args.json:
+        print(json.dumps(_parse_record(p), ensure_ascii=False, indent=2))
+        return 0
+    print(
+        f"intent:     {p.intent or 'not recognised'}"
+        + (f" (best guess {p.best_guess})" if not p.intent else "")
+    )
+    print(f"confidence: {p.confidence:.3f}")
+    for s in p.slots:
+        print(
+            f"  {s.name:<13} {s.text!r:<24} -> {json.dumps(s.value)}  [{s.start}:{s.end}] {s.confidence:.2f}"
+        )
+    return 0
+
+
+def _parse_record(p: Any) -> dict[str, Any]:
+    return {
+        "text": p.text,
+        "intent": p.intent,
+        "confidence": round(p.confidence, 4),
+        "slots": [
+            {"name": s.name, "text": s.text, "start": s.start, "end": s.end, "value": s.value}
+            for s in p.slots
+        ],
+    }
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from edged.eval import (
+        INTENT_MAPS,
+        evaluate_rows,
+        false_accepts,
+        format_report,
+        read_rows,
+    )
+
+    if not args.file.is_file():
+        raise SystemExit(f"edged eval: no such file {args.file}")
+    model = _load_model(args)
+    rows = read_rows(args.file)
+    if args.false_accepts:
+        if args.scenarios:
+            wanted = tuple(s.strip() + "_" for s in args.scenarios.split(","))
+            rows = [r for r in rows if r.intent.startswith(wanted)]
+        result = false_accepts(model, rows)
+        if args.json:
+            print(json.dumps(result, indent=2))
+        else:
+            print(
+                f"n={result['n']} false accepts {result['false_accepts']} ({result['false_accept_rate']:.2%})"
+            )
+            for e in result["examples"][:10]:
+                print(f"  [{e['gold']} -> {e['pred']} {e['confidence']}] {e['text']}")
+        return 0
+    if args.map is not None and args.map not in INTENT_MAPS:
+        raise SystemExit(
+            f"edged eval: unknown --map {args.map!r} (known: {', '.join(INTENT_MAPS)})"
+        )
+    result = evaluate_rows(
+        model, rows, INTENT_MAPS.get(args.map or ""), restrict=not args.all_intents
+    )
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        from edged.training.pipeline import build_model_dir
+        from edged.training.train import TrainConfig
+    except ImportError as e:
+        raise SystemExit(
+            f"edged train needs the training extra: pip install 'edged[train]' ({e})"
+        ) from e
+    from edged.training.templates_check import TemplateError, check_sentence_files
+
+    if args.only and not args.sentences:
+        raise SystemExit("edged train: --only needs at least one --sentences file")
+    try:
+        check_sentence_files(args.sentences)
+    except TemplateError as e:
+        raise SystemExit(f"edged train: {e}") from e
+    cfg = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        layers=args.layers,
+        seed=args.seed,
+        threads=args.threads,
+        max_steps=args.max_steps,
+        eval_every=args.eval_every,
+    )
+    metrics = build_model_dir(
+        args.out,
+        cfg,
+        sentences=args.sentences,
+        only_sentences=args.only,
+        data=args.data,
+        valid=args.valid,
+        per_intent=args.per_intent,
+        progress=not args.no_progress,
+        keep_fp32=args.keep_fp32,
+    )
+    v8, v32 = metrics["valid_int8"], metrics["valid_fp32"]
+    print(
+        f"model written to {args.out} ({metrics['model_mb']} MB INT8, {metrics['total_seconds']} s)"
+    )
+    print(
+        f"validation ({v8['n']}): INT8 intent {v8['intent_accuracy']:.4f} slot F1 {v8['slot_f1']:.4f} frame {v8['frame_accuracy']:.4f}"
+    )
+    print(
+        f"                  FP32 intent {v32['intent_accuracy']:.4f} slot F1 {v32['slot_f1']:.4f} frame {v32['frame_accuracy']:.4f}"
+    )
+    return 0
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    from edged.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        print(f"{args.config}: {e}", file=sys.stderr)
+        return 2
+    print(f"{args.config}: ok ({len(cfg.devices)} devices, {len(cfg.areas)} areas)")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from edged.daemon import run_daemon
+
+    return run_daemon(args.config)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _setup_logging(args.log_level, args.log_format)
+    handlers = {
+        "run": _cmd_run,
+        "check-config": _cmd_check_config,
+        "parse": _cmd_parse,
+        "eval": _cmd_eval,
+        "train": _cmd_train,
+    }
+    try:
+        return handlers[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,279 @@
+"""`edged eval`: score a model on the bench-data JSONL format.
+
+Slots are compared as (name, normalised value) pairs, so "50 percent" and
+"50%" and HA's canonical "50" agree, and "Living Room" matches the words
+"living room". Gold slots whose value is not said in the sentence (Home
+Assistant's test data fills some from its fixtures: the area of the
+satellite, the domain of a named entity) cannot be predicted from text and
+are left out; so are slot names the model does not have. A device named by
+area + kind words ("bedroom lamp" as area "bedroom" + domain "lamp") and by a
+name ("bedroom lamp") resolve to the same device, so either form matches.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from edged.nlu.schema import OUT_OF_SCOPE
+from edged.nlu.types import Parse
+from edged.nlu.values import PERCENT_SLOTS, normalise_value, tidy
+
+# Slots scored against gold: the ones that pick devices and carry values.
+# domain/device_class/state in Home Assistant's tests are canonical values
+# resolved from its fixtures ("binary_sensor", "on" for "low"), not words.
+SCORED_SLOTS = frozenset(
+    {"name", "area", "floor", "brightness", "color", "temperature", "position", "volume_level"}
+)
+_ALWAYS_SAID = PERCENT_SLOTS | {"temperature", "color"}
+
+
+class Parser(Protocol):
+    def parse(self, text: str) -> Parse: ...
+
+    @property
+    def intents(self) -> tuple[str, ...]: ...
+
+
+@dataclass
+class Row:
+    text: str
+    intent: str
+    slots: list[dict[str, Any]]
+    source: str = ""
+
+
+def read_rows(path: Path) -> list[Row]:
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                rows.append(Row(r["text"], r["intent"], r.get("slots", []), r.get("source", "")))
+    return rows
+
+
+def _norm(name: str, value: Any) -> Any:
+    if isinstance(value, str):
+        v = normalise_value(name, value)
+        if isinstance(v, dict):  # colours compare by name
+            return v.get("name")
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        return v
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _said(text: str, value: str) -> bool:
+    v = tidy(str(value))
+    return bool(v) and re.search(rf"(?<!\w){re.escape(v)}(?!\w)", tidy(text)) is not None
+
+
+def gold_slots(row: Row, slot_names: Iterable[str] | None = None) -> set[tuple[str, Any]]:
+    allowed = SCORED_SLOTS if slot_names is None else SCORED_SLOTS & set(slot_names)
+    out = set()
+    for s in row.slots:
+        name, value = s["name"], s["value"]
+        if name not in allowed:
+            continue
+        if name == "name" and tidy(str(value)) == "all":
+            continue  # an upstream quirk: "turn off all fans" -> name "all"
+        if s.get("start") is None and name not in _ALWAYS_SAID and not _said(row.text, value):
+            continue
+        out.add((name, _norm(name, value)))
+    return out
+
+
+def pred_slots(parse: Parse) -> set[tuple[str, Any]]:
+    out = set()
+    for s in parse.slots:
+        if s.name in SCORED_SLOTS:
+            out.add((s.name, _norm(s.name, s.text)))
+    return out
+
+
+def _device_equivalents(parse: Parse) -> set[tuple[str, Any]]:
+    """Other spellings of the same target: area + kind word <-> name."""
+    area = parse.slot("area")
+    domain = parse.slot("domain") or parse.slot("device_class")
+    name = parse.slot("name")
+    alt: set[tuple[str, Any]] = set()
+    if area and domain:
+        lo, hi = sorted((area, domain), key=lambda s: s.start)
+        alt.add(("name", tidy(parse.text[lo.start : hi.end])))
+    if name:
+        words = tidy(name.text).split()
+        for k in range(1, len(words)):
+            alt.add(("area", " ".join(words[:k])))
+    return alt
+
+
+def score_slots(
+    gold: set[tuple[str, Any]], pred: set[tuple[str, Any]], alt: set[tuple[str, Any]]
+) -> tuple[int, int, int]:
+    """(true positives, predicted, gold). A gold slot missed as spelled but
+    matched by a device-equivalent spelling counts; the predicted slot it
+    stands in for then is that match, not an extra."""
+    matched_alt = {g for g in gold - pred if g in alt}
+    tp = len(gold & pred) + len(matched_alt)
+    return tp, max(len(pred), tp), len(gold)
+
+
+def evaluate_examples(model: Parser, examples: Sequence[Any]) -> dict[str, Any]:
+    rows = [
+        Row(
+            e.text,
+            e.intent,
+            [{"name": n, "value": e.text[s:t], "start": s, "end": t} for s, t, n in e.spans],
+        )
+        for e in examples
+    ]
+    return evaluate_rows(model, rows)
+
+
+def evaluate_rows(
+    model: Parser,
+    rows: Sequence[Row],
+    intent_map: dict[str, str] | None = None,
+    restrict: bool = True,
+) -> dict[str, Any]:
+    """Intent accuracy, slot F1, frame accuracy, confusions, worst errors.
+
+    `intent_map` maps gold intents to edged intents (e.g. SLURP's). With
+    `restrict`, rows whose (mapped) intent the model does not know are skipped.
+    """
+    known = set(model.intents)
+    n = correct = frames = 0
+    tp = n_pred = n_gold = 0
+    confusion: Counter[tuple[str, str]] = Counter()
+    errors: list[dict[str, Any]] = []
+    skipped = 0
+    for row in rows:
+        gold_intent = (intent_map or {}).get(row.intent, row.intent)
+        if restrict and gold_intent not in known:
+            skipped += 1
+            continue
+        parse = model.parse(row.text)
+        pred_intent = parse.intent or OUT_OF_SCOPE
+        n += 1
+        ok = pred_intent == gold_intent
+        correct += ok
+        g = gold_slots(row, getattr(getattr(model, "info", None), "slots", None))
+        p = pred_slots(parse) if ok else set()
+        a, b, c = score_slots(g, p, _device_equivalents(parse))
+        tp, n_pred, n_gold = tp + a, n_pred + b, n_gold + c
+        frame_ok = ok and a == c and b == a
+        frames += frame_ok
+        if not ok:
+            confusion[(gold_intent, pred_intent)] += 1
+        if not frame_ok:
+            errors.append(
+                {
+                    "text": row.text,
+                    "gold": gold_intent,
+                    "pred": pred_intent,
+                    "confidence": round(parse.confidence, 3),
+                    "gold_slots": sorted(map(str, g)),
+                    "pred_slots": sorted(map(str, p)),
+                }
+            )
+    precision = tp / n_pred if n_pred else 1.0
+    recall = tp / n_gold if n_gold else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    # Worst first: confident wrong intents, then slot errors.
+    errors.sort(key=lambda e: (e["gold"] == e["pred"], -e["confidence"]))
+    return {
+        "n": n,
+        "skipped": skipped,
+        "intent_accuracy": correct / n if n else 0.0,
+        "slot_precision": precision,
+        "slot_recall": recall,
+        "slot_f1": f1,
+        "frame_accuracy": frames / n if n else 0.0,
+        "confusions": [
+            {"gold": gi, "pred": pi, "count": c} for (gi, pi), c in confusion.most_common(15)
+        ],
+        "worst_errors": errors[:20],
+    }
+
+
+# Built-in gold-intent maps for public sets, see the model card.
+INTENT_MAPS: dict[str, dict[str, str]] = {
+    "slurp-iot": {
+        "iot_hue_lighton": "HassTurnOn",
+        "iot_wemo_on": "HassTurnOn",
+        "iot_coffee": "HassTurnOn",
+        "iot_hue_lightoff": "HassTurnOff",
+        "iot_wemo_off": "HassTurnOff",
+        "iot_hue_lightdim": "EdgedLightDim",
+        "iot_hue_lightup": "EdgedLightBrighten",
+        "iot_hue_lightchange": "HassLightSet",
+        "iot_cleaning": "HassVacuumStart",
+    },
+}
+
+# SLURP scenarios that are never a device command.
+SLURP_NON_DEVICE_SCENARIOS = (
+    "calendar",
+    "email",
+    "weather",
+    "news",
+    "qa",
+    "general",
+    "datetime",
+    "cooking",
+    "transport",
+    "takeaway",
+    "social",
+    "recommendation",
+    "lists",
+)
+
+
+def false_accepts(model: Parser, rows: Sequence[Row]) -> dict[str, Any]:
+    """How many should-not-act utterances parse to a device intent."""
+    accepted = []
+    for row in rows:
+        parse = model.parse(row.text)
+        if parse.intent is not None:
+            accepted.append(
+                {
+                    "text": row.text,
+                    "gold": row.intent,
+                    "pred": parse.intent,
+                    "confidence": round(parse.confidence, 3),
+                }
+            )
+    n = len(rows)
+    return {
+        "n": n,
+        "false_accepts": len(accepted),
+        "false_accept_rate": len(accepted) / n if n else 0.0,
+        "examples": sorted(accepted, key=lambda e: -e["confidence"])[:20],
+    }
+
+
+def format_report(m: dict[str, Any]) -> str:
+    lines = [
+        f"n={m['n']} (skipped {m.get('skipped', 0)} with intents the model lacks)",
+        f"intent accuracy  {m['intent_accuracy']:.4f}",
+        f"slot F1          {m['slot_f1']:.4f}  (P {m['slot_precision']:.4f} R {m['slot_recall']:.4f})",
+        f"frame accuracy   {m['frame_accuracy']:.4f}",
+    ]
+    if m["confusions"]:
+        lines.append("confusions (gold -> predicted):")
+        lines += [f"  {c['count']:4d}  {c['gold']} -> {c['pred']}" for c in m["confusions"]]
+    if m["worst_errors"]:
+        lines.append("worst errors:")
+        for e in m["worst_errors"][:10]:
+            lines.append(f"  [{e['gold']} -> {e['pred']} {e['confidence']}] {e['text']}")
+            if e["gold"] == e["pred"]:
+                lines.append(f"      gold {e['gold_slots']}  pred {e['pred_slots']}")
+    return "\n".join(lines)

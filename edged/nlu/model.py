@@ -1,0 +1,175 @@
+"""The runtime NLU: tokenize -> ONNX -> decode. No torch.
+
+A model directory holds `model.onnx` (INT8), `tokenizer.json` and
+`labels.json` (intents, slot names, BIO tags, max tokens).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from edged.nlu.backends import Backend, load_backend
+from edged.nlu.schema import OUT_OF_SCOPE
+from edged.nlu.types import Parse, Slot
+from edged.nlu.values import normalise_value
+
+
+class ModelLoadError(RuntimeError):
+    """The model directory is missing, incomplete or unreadable."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    intents: tuple[str, ...]
+    slots: tuple[str, ...]
+    bio: tuple[str, ...]
+    max_tokens: int
+    path: Path
+
+
+def default_model_dir() -> Path:
+    return Path(__file__).resolve().parent.parent.parent / "models" / "edged-nlu"
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def clean_text(text: str) -> str:
+    """Control characters out, white space folded: what the model saw in training."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
+class NluModel:
+    """Text -> Parse. Thread-safe: one ONNX session, no per-call state."""
+
+    def __init__(
+        self,
+        model_dir: Path | str | None = None,
+        threads: int = 1,
+        backend: str = "onnxruntime",
+        confidence_floor: float = 0.5,
+        providers: list[str] | None = None,
+    ) -> None:
+        path = Path(model_dir) if model_dir is not None else default_model_dir()
+        for name in ("labels.json", "tokenizer.json"):
+            if not (path / name).is_file():
+                raise ModelLoadError(f"model directory {path} has no {name}")
+        try:
+            meta = json.loads((path / "labels.json").read_text(encoding="utf-8"))
+            self.info = ModelInfo(
+                intents=tuple(meta["intents"]),
+                slots=tuple(meta["slots"]),
+                bio=tuple(meta["bio"]),
+                max_tokens=int(meta.get("max_tokens", 48)),
+                path=path,
+            )
+            self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        except (OSError, ValueError, KeyError, Exception) as e:
+            raise ModelLoadError(f"cannot read model in {path}: {e}") from e
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(self.info.max_tokens)
+        self.backend: Backend = load_backend(backend, path, threads=threads, providers=providers)
+        self.confidence_floor = confidence_floor
+        self._oos = OUT_OF_SCOPE
+
+    @property
+    def intents(self) -> tuple[str, ...]:
+        return self.info.intents
+
+    def parse(self, text: str) -> Parse:
+        t0 = time.perf_counter()
+        text = clean_text(text)
+        if not text:
+            return Parse(text=text, intent=None, confidence=1.0, best_guess=None)
+        enc = self.tokenizer.encode(text)
+        ids = np.asarray([enc.ids], dtype=np.int64)
+        mask = np.ones_like(ids)
+        t1 = time.perf_counter()
+        intent_logits, slot_logits = self.backend.run(ids, mask)
+        t2 = time.perf_counter()
+        probs = _softmax(intent_logits[0])
+        top = int(probs.argmax())
+        label = self.info.intents[top]
+        confidence = float(probs[top])
+        slots: tuple[Slot, ...] = ()
+        intent: str | None = label
+        if label == self._oos or confidence < self.confidence_floor:
+            intent = None
+        else:
+            slots = tuple(self._decode_slots(text, enc, _softmax(slot_logits[0])))
+        t3 = time.perf_counter()
+        return Parse(
+            text=text,
+            intent=intent,
+            confidence=confidence,
+            slots=slots,
+            best_guess=label,
+            timings_ms={
+                "tokenize": (t1 - t0) * 1e3,
+                "infer": (t2 - t1) * 1e3,
+                "decode": (t3 - t2) * 1e3,
+            },
+        )
+
+    def _decode_slots(self, text: str, enc: Any, probs: np.ndarray) -> list[Slot]:
+        """BIO on the first sub-token of each word -> character spans."""
+        word_ids: list[int | None] = enc.word_ids
+        offsets: list[tuple[int, int]] = enc.offsets
+        words: list[tuple[int, int, int, float]] = []  # start, end, tag, prob
+        index: dict[int, int] = {}
+        for i, wid in enumerate(word_ids):
+            if wid is None:
+                continue
+            start, end = offsets[i]
+            if wid not in index:
+                index[wid] = len(words)
+                tag = int(probs[i].argmax())
+                words.append((start, end, tag, float(probs[i][tag])))
+            else:
+                w = words[index[wid]]
+                words[index[wid]] = (w[0], end, w[2], w[3])
+        spans: list[tuple[str, int, int, list[float]]] = []
+        open_name: str | None = None  # the span an I- tag may continue
+        for start, end, tag, p in words:
+            bio = self.info.bio[tag]
+            if bio == "O":
+                open_name = None
+                continue
+            kind, name = bio.split("-", 1)
+            if kind == "I" and open_name == name:
+                s_name, s_start, _, ps = spans[-1]
+                spans[-1] = (s_name, s_start, end, [*ps, p])
+            else:  # B-, or an I- with nothing to continue, starts a span
+                spans.append((name, start, end, [p]))
+                open_name = name
+        out: list[Slot] = []
+        for name, start, end, ps in spans:
+            words_text = text[start:end]
+            out.append(
+                Slot(
+                    name=name,
+                    text=words_text,
+                    start=start,
+                    end=end,
+                    value=normalise_value(name, words_text),
+                    confidence=float(np.mean(ps)),
+                )
+            )
+        return out
+
+    def warm_up(self) -> None:
+        """One inference so the first real utterance does not pay for allocation."""
+        self.parse("turn on the kitchen light")
+
+
+def load_model(model_dir: Path | str | None = None, **kwargs: Any) -> NluModel:
+    return NluModel(model_dir, **kwargs)

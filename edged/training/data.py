@@ -1,0 +1,243 @@
+"""Training examples: templates -> sentences with spans -> noisy variants.
+
+Sources, all from this project and PyPI packages:
+  * home-assistant-intents' English templates (via hassil), relabelled to
+    edged's schema; the intents edged does not act on (timers, weather,
+    shopping lists, music search, ...) become `OutOfScope` negatives;
+  * edged's own templates in `templates/`: colloquial commands and hard
+    out-of-scope sentences.
+Deterministic for a seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hassil.intents import Intents, RangeSlotList, RangeType
+
+from edged.nlu.schema import INTENTS, OUT_OF_SCOPE
+from edged.training.augment import add_asr_noise, vary_surface
+from edged.training.sampler import Example, TemplateSampler, parse_templates, tag_domain_words
+
+# Home Assistant intent -> edged intent. None: relabelled by slot value below.
+HA_INTENTS: dict[str, str | None] = {
+    "HassTurnOn": "HassTurnOn",
+    "HassTurnOff": "HassTurnOff",
+    "HassLightSet": "HassLightSet",
+    "HassClimateSetTemperature": "HassClimateSetTemperature",
+    "HassClimateGetTemperature": "HassClimateGetTemperature",
+    "HassSetPosition": "HassSetPosition",
+    "HassGetState": "HassGetState",
+    "HassMediaPause": "HassMediaPause",
+    "HassMediaUnpause": "HassMediaUnpause",
+    "HassMediaNext": "HassMediaNext",
+    "HassMediaPrevious": "HassMediaPrevious",
+    "HassSetVolume": "HassSetVolume",
+    "HassSetVolumeRelative": None,
+    "HassVacuumStart": "HassVacuumStart",
+    "HassVacuumCleanArea": "HassVacuumStart",
+    "HassVacuumReturnToBase": "HassVacuumReturnToBase",
+    "HassFanSetSpeed": "HassFanSetSpeed",
+    "HassNevermind": "HassNevermind",
+}
+
+# Home Assistant intents edged does not act on: negatives.
+HA_OUT_OF_SCOPE = (
+    "HassBroadcast",
+    "HassCancelAllTimers",
+    "HassCancelTimer",
+    "HassDecreaseTimer",
+    "HassGetCurrentDate",
+    "HassGetCurrentTime",
+    "HassGetWeather",
+    "HassIncreaseTimer",
+    "HassListAddItem",
+    "HassListCompleteItem",
+    "HassListRemoveItem",
+    "HassPauseTimer",
+    "HassRespond",
+    "HassShoppingListAddItem",
+    "HassShoppingListCompleteItem",
+    "HassStartTimer",
+    "HassTimerStatus",
+    "HassUnpauseTimer",
+    "HassMediaSearchAndPlay",
+)
+
+# Examples per intent before de-duplication (templates of HA + ours together).
+DEFAULT_COUNTS: dict[str, int] = {
+    "HassTurnOn": 2200,
+    "HassTurnOff": 2200,
+    "HassLightSet": 1500,
+    "HassGetState": 1000,
+    OUT_OF_SCOPE: 7000,
+}
+DEFAULT_PER_INTENT = 850
+
+# Lists our own templates use that Home Assistant's do not define (or defines
+# differently: its `volume_step` is the words "up"/"down").
+_OWN_LISTS = {
+    "brightness_step": RangeSlotList(
+        name="brightness_step", start=5, stop=50, step=5, type=RangeType.PERCENTAGE
+    ),
+    "volume_step": RangeSlotList(
+        name="volume_step", start=1, stop=30, step=1, type=RangeType.PERCENTAGE
+    ),
+}
+
+
+@dataclass(frozen=True)
+class _Source:
+    intents: Intents
+    intent: str  # name inside `intents`
+    label: str | None  # edged intent (None: decided per sample)
+    tag: str
+
+
+def _templates_dir() -> Path:
+    return Path(str(resources.files("edged.training") / "templates"))
+
+
+def load_own_templates(paths: Iterable[Path] | None = None) -> list[dict[str, Any]]:
+    files = list(paths) if paths is not None else sorted(_templates_dir().glob("*.yaml"))
+    return [yaml.safe_load(p.read_text(encoding="utf-8")) for p in files]
+
+
+def _merge(base: Intents, own: dict[str, Any]) -> Intents:
+    """Own templates parsed with Home Assistant's rules and lists available."""
+    intents = Intents.from_dict(own)
+    intents.expansion_rules = {**base.expansion_rules, **intents.expansion_rules}
+    intents.slot_lists = {**base.slot_lists, **_OWN_LISTS, **intents.slot_lists}
+    return intents
+
+
+def ha_intents() -> Intents:
+    from home_assistant_intents import get_intents
+
+    data = get_intents("en")
+    if data is None:  # pragma: no cover - the package always ships English
+        raise RuntimeError("home-assistant-intents has no English templates")
+    return Intents.from_dict(data)
+
+
+def _sources(own: list[dict[str, Any]], extra: list[dict[str, Any]]) -> list[_Source]:
+    ha = ha_intents()
+    sources = [_Source(ha, name, label, "ha") for name, label in HA_INTENTS.items()]
+    sources += [_Source(ha, name, OUT_OF_SCOPE, "ha-oos") for name in HA_OUT_OF_SCOPE]
+    for doc in own + extra:
+        merged = _merge(ha, doc)
+        for name in merged.intents:
+            sources.append(_Source(merged, name, name, "own"))
+    return [s for s in sources if s.intent in s.intents.intents]
+
+
+def _relabel(src: _Source, values: dict[str, Any]) -> str:
+    if src.label is not None:
+        return src.label
+    # HassSetVolumeRelative: "up"/"down" words or a signed step.
+    step = values.get("volume_step", "up")
+    if isinstance(step, str):
+        return "EdgedVolumeDown" if step == "down" else "EdgedVolumeUp"
+    return "EdgedVolumeDown" if step < 0 else "EdgedVolumeUp"
+
+
+def generate_examples(
+    seed: int = 13,
+    counts: dict[str, int] | None = None,
+    per_intent: int = DEFAULT_PER_INTENT,
+    extra_templates: list[dict[str, Any]] | None = None,
+    own_templates: list[dict[str, Any]] | None = None,
+    noise: float = 0.45,
+    progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
+) -> list[Example]:
+    """Sentences for every intent, deduplicated, in a seed-determined order.
+
+    `noise` is the share of examples that get speech-recogniser noise.
+    """
+    rng = random.Random(seed)
+    counts = {**DEFAULT_COUNTS, **(counts or {})}
+    own = load_own_templates() if own_templates is None else own_templates
+    sources = _sources(own, extra_templates or [])
+    by_label: dict[str, list[tuple[_Source, list[Any]]]] = {}
+    for src in sources:
+        blocks = parse_templates(src.intents, src.intent)
+        key = src.label or "EdgedVolume"
+        by_label.setdefault(key, []).append((src, blocks))
+
+    labels = sorted(by_label)
+    iterator: Iterable[str] = progress(labels) if progress else labels
+    seen: set[str] = set()
+    out: list[Example] = []
+    for key in iterator:
+        groups = by_label[key]
+        target = counts.get(key, per_intent) * (2 if key == "EdgedVolume" else 1)
+        sampler_cache = {id(src.intents): TemplateSampler(src.intents, rng) for src, _ in groups}
+        made = 0
+        for _ in range(target * 4):
+            if made >= target:
+                break
+            src, blocks = rng.choice(groups)
+            data, sentences = rng.choice(blocks)
+            sentence = rng.choice(sentences)
+            text, spans, values = sampler_cache[id(src.intents)].sample(sentence, data)
+            label = _relabel(src, values)
+            spans = [] if label == OUT_OF_SCOPE else tag_domain_words(text, spans)
+            ex = Example(text, label, spans, src.tag)
+            if rng.random() < noise:
+                ex = add_asr_noise(ex, rng)
+            ex = vary_surface(ex, rng)
+            if not ex.text or ex.text.lower() in seen:
+                continue
+            seen.add(ex.text.lower())
+            out.append(ex)
+            made += 1
+    rng.shuffle(out)
+    unknown = {e.intent for e in out} - set(INTENTS)
+    if unknown and extra_templates is None:
+        raise ValueError(f"templates name intents outside the schema: {sorted(unknown)}")
+    return out
+
+
+def split_examples(
+    examples: list[Example], valid_share: float = 0.08
+) -> tuple[list[Example], list[Example]]:
+    """Held-out split by a hash of the text, stable across runs."""
+    train, valid = [], []
+    for ex in examples:
+        h = int(hashlib.sha1(ex.text.lower().encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        (valid if h < valid_share else train).append(ex)
+    return train, valid
+
+
+def write_jsonl(examples: Iterable[Example], path: Path) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        for ex in examples:
+            f.write(json.dumps(ex.to_dict(), ensure_ascii=False) + "\n")
+
+
+def read_jsonl(path: Path) -> Iterator[Example]:
+    """Examples from the bench-data JSONL format; slots without offsets are skipped."""
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            spans = [
+                (s["start"], s["end"], s["name"])
+                for s in row.get("slots", [])
+                if s.get("start") is not None
+            ]
+            yield Example(row["text"], row["intent"], sorted(spans), row.get("source", ""))
+
+
+def summarise(examples: list[Example]) -> dict[str, int]:
+    return dict(sorted(Counter(e.intent for e in examples).items()))

