@@ -1,0 +1,383 @@
+"""The configured home: devices, areas and floors, and finding them by name.
+
+Names come from speech recognition, so matching is fuzzy, but only word by
+word: every spoken word has to be close to a word of the name (by spelling,
+or by a rough phonetic key for "lite"/"light", "nite"/"night"). That accepts
+"reeding lamp" for Reading Lamp while "garage" never reaches Garden Light,
+and a name that fits two devices equally well comes back ambiguous instead of
+as a guess.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Generic, Literal, TypeVar
+
+from rapidfuzz import fuzz
+
+from edged.config import Config, DeviceConfig, DeviceOptions
+from edged.home.protocols import protocol_ops
+
+SensitiveAction = Literal["confirm", "refuse"]
+
+
+@dataclass(frozen=True, slots=True)
+class Floor:
+    id: str
+    name: str
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    id: str
+    name: str
+    aliases: tuple[str, ...] = ()
+    floor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    topic: str
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    id: str
+    name: str
+    kind: str
+    protocol: str
+    aliases: tuple[str, ...] = ()
+    area: str | None = None
+    device_class: str | None = None
+    topic: str | None = None
+    command_topics: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    templates: Mapping[str, Template] = field(default_factory=lambda: MappingProxyType({}))
+    options: DeviceOptions = field(default_factory=DeviceOptions)
+    # What this device can do: its kind, narrowed by options and protocol.
+    ops: frozenset[str] = frozenset()
+    sensitive_ops: frozenset[str] = frozenset()
+    sensitive_action: SensitiveAction = "confirm"
+
+    def can(self, op: str) -> bool:
+        return op in self.ops
+
+    @classmethod
+    def from_config(
+        cls,
+        cfg: DeviceConfig,
+        *,
+        area: str | None,
+        sensitive_ops: frozenset[str],
+        sensitive_action: SensitiveAction,
+    ) -> Device:
+        return cls(
+            id=cfg.id,
+            name=cfg.name,
+            kind=cfg.kind,
+            protocol=cfg.protocol,
+            aliases=tuple(cfg.aliases),
+            area=area,
+            device_class=cfg.device_class,
+            topic=cfg.topic,
+            command_topics=MappingProxyType(dict(cfg.command_topics)),
+            templates=MappingProxyType(
+                {op: Template(t.topic, t.payload) for op, t in cfg.template.items()}
+            ),
+            options=cfg.options,
+            ops=protocol_ops(cfg),
+            sensitive_ops=sensitive_ops,
+            sensitive_action=sensitive_action,
+        )
+
+
+# --- name matching -----------------------------------------------------------------
+
+# A spoken word must score at least this against some word of a name.
+# bedroom/bathroom scores 67, garage/garden 67, reeding/reading 86.
+WORD_MIN = 78.0
+# What a phonetic-key match is worth: enough to pass, less than a spelling match.
+PHONETIC_SCORE = 85.0
+SYNONYM_SCORE = 80.0
+# Below this the whole name is no match; within AMBIGUITY_MARGIN of the best,
+# another device is an equally good reading and the match is ambiguous.
+MIN_SCORE = 70.0
+AMBIGUITY_MARGIN = 2.0
+# A spoken compound ("nightlight") against a spaced name ("night light").
+JOINED_MIN = 90.0
+
+_STOPWORDS = frozenset({"the", "a", "an", "my", "our", "your", "this", "that", "please"})
+_NUMBERS = MappingProxyType(
+    {
+        "one": "1",
+        "two": "2",
+        "three": "3",
+        "four": "4",
+        "five": "5",
+        "six": "6",
+        "seven": "7",
+        "eight": "8",
+        "nine": "9",
+        "ten": "10",
+        "first": "1",
+        "second": "2",
+        "third": "3",
+    }
+)
+_SYNONYMS = frozenset(
+    frozenset(p)
+    for p in (
+        ("lamp", "light"),
+        ("tv", "television"),
+        ("tv", "telly"),
+        ("plug", "socket"),
+        ("plug", "outlet"),
+        ("blind", "shade"),
+        ("blind", "shutter"),
+        ("curtain", "drape"),
+        ("thermostat", "heating"),
+        ("vacuum", "hoover"),
+        ("lounge", "living"),
+    )
+)
+
+
+def singular(word: str) -> str:
+    """Crude, but applied to both sides, so it only has to be consistent."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def normalise_words(text: str) -> tuple[str, ...]:
+    text = re.sub(r"'s\b", "s", text.lower())
+    words = re.sub(r"[^a-z0-9]+", " ", text).split()
+    return tuple(singular(_NUMBERS.get(w, w)) for w in words if w not in _STOPWORDS)
+
+
+def phonetic_key(word: str) -> str:
+    """A tiny metaphone-ish key: the spellings ASR confuses map together
+    ("lite"/"light" -> "lt", "reeding"/"reading" -> "rdng")."""
+    w = word.lower()
+    if not w.isalpha():
+        return w
+    for a, b in (
+        ("tch", "ch"),
+        ("sch", "sk"),
+        ("ph", "f"),
+        ("gh", ""),
+        ("ck", "k"),
+        ("dg", "j"),
+        ("wr", "r"),
+        ("kn", "n"),
+        ("qu", "kw"),
+        ("x", "ks"),
+        ("q", "k"),
+        ("z", "s"),
+    ):
+        w = w.replace(a, b)
+    w = re.sub(r"c(?=[eiy])", "s", w).replace("c", "k")
+    w = re.sub(r"g(?=[eiy])", "j", w)
+    if not w:
+        return ""
+    head = "a" if w[0] in "aeiouy" else w[0]
+    key = head + re.sub(r"[aeiouyhw]", "", w[1:])
+    return re.sub(r"(.)\1+", r"\1", key)
+
+
+def word_score(spoken: str, name_word: str, *, phonetic: bool = True) -> float:
+    if spoken == name_word:
+        return 100.0
+    score = fuzz.ratio(spoken, name_word)
+    if frozenset((spoken, name_word)) in _SYNONYMS:
+        score = max(score, SYNONYM_SCORE)
+    if phonetic and len(spoken) >= 3 and len(name_word) >= 3:
+        key = phonetic_key(spoken)
+        if len(key) >= 2 and key == phonetic_key(name_word):
+            score = max(score, PHONETIC_SCORE)
+    return score
+
+
+def phrase_score(spoken: tuple[str, ...], name: tuple[str, ...], *, phonetic: bool = True) -> float:
+    """0-100: how well normalised spoken words name `name`. Every spoken word
+    must match a word of the name; naming only part of it ("lamp" for
+    "reading lamp") costs up to a quarter of the score."""
+    if not spoken or not name:
+        return 0.0
+    joined = fuzz.ratio("".join(spoken), "".join(name))
+    total = 0.0
+    used: set[int] = set()
+    for word in spoken:
+        best, best_i = 0.0, -1
+        for i, candidate in enumerate(name):
+            s = word_score(word, candidate, phonetic=phonetic)
+            if s > best:
+                best, best_i = s, i
+        if best < WORD_MIN:
+            return joined if joined >= JOINED_MIN else 0.0
+        total += best
+        used.add(best_i)
+    coverage = len(used) / len(name)
+    score = total / len(spoken) * (0.75 + 0.25 * coverage)
+    return max(score, joined if joined >= JOINED_MIN else 0.0)
+
+
+T = TypeVar("T")
+MatchStatus = Literal["found", "ambiguous", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class NameMatch(Generic[T]):
+    """`items` holds the match when found, the tied candidates when ambiguous."""
+
+    query: str
+    status: MatchStatus
+    items: tuple[T, ...] = ()
+    score: float = 0.0
+
+    @property
+    def found(self) -> T | None:
+        return self.items[0] if self.status == "found" else None
+
+
+class NameIndex(Generic[T]):
+    """Phrases (names, aliases) pointing at items, matched fuzzily."""
+
+    def __init__(self, phrases: Iterable[tuple[str, str]], items: Mapping[str, T]) -> None:
+        self._items = items
+        self._phrases = [(item_id, normalise_words(p)) for item_id, p in phrases]
+
+    def match(self, text: str, *, among: Collection[str] | None = None) -> NameMatch[T]:
+        spoken = normalise_words(text)
+        best: dict[str, float] = {}
+        for item_id, words in self._phrases:
+            if among is not None and item_id not in among:
+                continue
+            score = phrase_score(spoken, words)
+            if score > best.get(item_id, 0.0):
+                best[item_id] = score
+        ranked = sorted(
+            ((s, i) for i, s in best.items() if s >= MIN_SCORE), key=lambda p: (-p[0], p[1])
+        )
+        if not ranked:
+            return NameMatch(text, "none")
+        top = ranked[0][0]
+        tied = [i for s, i in ranked if s >= top - AMBIGUITY_MARGIN]
+        status: MatchStatus = "found" if len(tied) == 1 else "ambiguous"
+        return NameMatch(text, status, tuple(self._items[i] for i in tied), top)
+
+
+# --- the home ----------------------------------------------------------------------
+
+
+class Home:
+    """The devices, areas and floors of one configuration, indexed for lookup.
+    Built once from a Config and not changed afterwards."""
+
+    def __init__(
+        self, devices: Iterable[Device], areas: Iterable[Area], floors: Iterable[Floor] = ()
+    ) -> None:
+        self.devices: Mapping[str, Device] = MappingProxyType({d.id: d for d in devices})
+        self.areas: Mapping[str, Area] = MappingProxyType({a.id: a for a in areas})
+        self.floors: Mapping[str, Floor] = MappingProxyType({f.id: f for f in floors})
+        device_phrases: list[tuple[str, str]] = []
+        for d in self.devices.values():
+            own = (d.name, *d.aliases)
+            device_phrases += [(d.id, p) for p in own]
+            # "bedroom lamp" when the device is "Lamp" in the bedroom.
+            if d.area is not None and d.area in self.areas:
+                a = self.areas[d.area]
+                for area_name in (a.name, *a.aliases):
+                    device_phrases += [(d.id, f"{area_name} {p}") for p in own]
+        self._device_index = NameIndex(device_phrases, self.devices)
+        self._area_index = NameIndex(
+            [(a.id, p) for a in self.areas.values() for p in (a.id, a.name, *a.aliases)],
+            self.areas,
+        )
+        self._floor_index = NameIndex(
+            [(f.id, p) for f in self.floors.values() for p in (f.id, f.name, *f.aliases)],
+            self.floors,
+        )
+        self._site_keys = {
+            _site_key(p): a.id for a in self.areas.values() for p in (a.id, a.name, *a.aliases)
+        }
+
+    @classmethod
+    def from_config(cls, config: Config) -> Home:
+        layout = config.layout()
+        policy = config.policy
+        devices = []
+        for d in config.devices:
+            sensitive = (
+                frozenset(d.sensitive_ops)
+                if d.sensitive_ops is not None
+                else policy.sensitive_ops_for(d.kind, d.device_class)
+            )
+            action: SensitiveAction = (
+                policy.sensitive_action
+                if d.confirm is None
+                else ("confirm" if d.confirm else "refuse")
+            )
+            devices.append(
+                Device.from_config(
+                    d,
+                    area=layout.device_area[d.id],
+                    sensitive_ops=sensitive,
+                    sensitive_action=action,
+                )
+            )
+        areas = [Area(a.id, a.display_name, tuple(a.aliases), a.floor) for a in layout.areas]
+        floors = [Floor(f.id, f.display_name, tuple(f.aliases)) for f in layout.floors]
+        return cls(devices, areas, floors)
+
+    def device(self, device_id: str) -> Device:
+        return self.devices[device_id]
+
+    def devices_in(
+        self,
+        area_ids: Collection[str] | None = None,
+        *,
+        kind: str | None = None,
+        device_class: str | None = None,
+    ) -> list[Device]:
+        """Devices in any of `area_ids` (None: the whole home), in config order."""
+        return [
+            d
+            for d in self.devices.values()
+            if (area_ids is None or d.area in area_ids)
+            and (kind is None or d.kind == kind)
+            and (device_class is None or d.device_class == device_class)
+        ]
+
+    def areas_on_floor(self, floor_id: str) -> list[Area]:
+        return [a for a in self.areas.values() if a.floor == floor_id]
+
+    def area_of_site(self, site: str | None) -> Area | None:
+        """The area a satellite's site id names (its id, name or an alias);
+        exact, since site ids are configured, not spoken."""
+        if not site:
+            return None
+        area_id = self._site_keys.get(_site_key(site))
+        return self.areas[area_id] if area_id is not None else None
+
+    def match_device(
+        self, text: str, *, area_ids: Collection[str] | None = None
+    ) -> NameMatch[Device]:
+        among = None if area_ids is None else {d.id for d in self.devices_in(area_ids)}
+        return self._device_index.match(text, among=among)
+
+    def match_area(self, text: str) -> NameMatch[Area]:
+        return self._area_index.match(text)
+
+    def match_floor(self, text: str) -> NameMatch[Floor]:
+        return self._floor_index.match(text)
+
+
+def _site_key(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", text.lower()).split())

@@ -1,0 +1,665 @@
+"""From a Parse to concrete actions on configured devices.
+
+`resolve_targets` is a pure function of the parse, the home, the site and a
+snapshot of what that site touched last. Targets are only ever configured
+devices, found by name, area, floor or domain; spoken words are matched
+against configuration and never copied into a topic. When it cannot tell
+which device is meant it says so (and what it did not understand) rather
+than guess.
+
+How targets are chosen, in order:
+  1. name slots: fuzzy device match (within the area/floor if one was said).
+     Two equally good devices: the one in the site's area if that settles it,
+     else an "ambiguous" error. A name that is really an area and/or a domain
+     ("kitchen lights", "the lamps") is read as that group. A plural domain
+     word ("kitchen lights") prefers the group over a single device.
+  2. area / floor slots (+ domain / device class): every such device there.
+  3. domain / device class alone: those devices in the site's area; with
+     "all"/"every"/"house" in the utterance, the whole home; if neither gives
+     any, the only such device in the home; otherwise an error asking which
+     area.
+  4. "it"/"them"/"that", or no target at all: the devices this site last
+     touched within the context ttl; else, for intents that only fit one
+     kind (a thermostat, a vacuum, ...), the only capable device in the site's
+     area or the home; else an error.
+An area or floor without a domain ("turn off the kitchen") means its lights
+for on/toggle, and everything switchable (lights, switches, fans, media
+players) for off. Such implicit groups never include an operation that is
+sensitive for the device (unlocking, opening the garage): those have to be
+asked for by name or domain.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+from edged.home.registry import Area, Device, Home, normalise_words, singular
+from edged.nlu.types import Parse, Slot
+
+ResolveReason = Literal[
+    "ok",
+    "nevermind",
+    "not_recognized",
+    "unsupported_intent",
+    "invalid_value",
+    "unknown_name",
+    "unknown_area",
+    "unknown_floor",
+    "ambiguous",
+    "no_target",
+    "incapable",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    device_id: str
+    op: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"device": self.device_id, "op": self.op, "params": dict(self.params)}
+
+
+@dataclass(slots=True)
+class Resolution:
+    actions: list[Action] = field(default_factory=list)
+    error: str | None = None
+    reason: ResolveReason = "ok"
+    # Spoken words that named nothing in the home.
+    unresolved: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class SiteContext:
+    """What each site touched last, for "it"/"them". The daemon owns one,
+    calls `remember` after executing, and passes it to resolve_targets."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._last: dict[str | None, tuple[float, tuple[str, ...]]] = {}
+
+    def remember(self, site: str | None, device_ids: Iterable[str], now: float) -> None:
+        ids = tuple(dict.fromkeys(device_ids))
+        if ids:
+            self._last[site] = (now, ids)
+
+    def recall(self, site: str | None, now: float) -> tuple[str, ...]:
+        entry = self._last.get(site)
+        if entry is None or now - entry[0] > self.ttl_s:
+            return ()
+        return entry[1]
+
+    def forget(self, site: str | None) -> None:
+        self._last.pop(site, None)
+
+
+# --- vocabulary --------------------------------------------------------------------
+
+_PRONOUNS = frozenset({"it", "them", "that", "those", "this", "these", "they", "one"})
+_ALL_WORDS = frozenset({"all", "every", "everything", "everywhere", "whole", "house", "home"})
+
+# Canonical NLU domains -> configured kinds.
+_DOMAIN_KIND: Mapping[str, str] = MappingProxyType(
+    {
+        "light": "light",
+        "switch": "switch",
+        "fan": "fan",
+        "cover": "cover",
+        "lock": "lock",
+        "climate": "climate",
+        "media_player": "media_player",
+        "vacuum": "vacuum",
+        "sensor": "sensor",
+        "binary_sensor": "sensor",
+        "alarm": "alarm",
+        "alarm_control_panel": "alarm",
+    }
+)
+# Words that end a spoken name and make it a group ("kitchen lights").
+_DOMAIN_WORDS: Mapping[str, str] = MappingProxyType(
+    {
+        "light": "light",
+        "lamp": "light",
+        "switch": "switch",
+        "plug": "switch",
+        "socket": "switch",
+        "outlet": "switch",
+        "fan": "fan",
+        "blind": "cover",
+        "shade": "cover",
+        "shutter": "cover",
+        "curtain": "cover",
+        "lock": "lock",
+        "thermostat": "climate",
+        "heating": "climate",
+        "tv": "media_player",
+        "television": "media_player",
+        "speaker": "media_player",
+        "vacuum": "vacuum",
+    }
+)
+
+_ON_OP = MappingProxyType(
+    {"cover": "open", "lock": "lock", "vacuum": "vacuum_start", "alarm": "arm"}
+)
+_OFF_OP = MappingProxyType(
+    {"cover": "close", "lock": "unlock", "vacuum": "vacuum_dock", "alarm": "disarm"}
+)
+_FIXED_OP = MappingProxyType(
+    {
+        "HassToggle": "toggle",
+        "HassClimateGetTemperature": "query",
+        "HassGetState": "query",
+        "HassMediaPause": "pause",
+        "HassMediaUnpause": "resume",
+        "HassMediaNext": "next",
+        "HassMediaPrevious": "previous",
+        "HassVacuumStart": "vacuum_start",
+        "HassVacuumReturnToBase": "vacuum_dock",
+    }
+)
+# Intents that only make sense for some devices: used to pick group members and
+# the only device that fits when nothing was named.
+_INTENT_FITS: Mapping[str, Callable[[Device], bool]] = MappingProxyType(
+    {
+        "HassLightSet": lambda d: d.kind == "light",
+        "EdgedLightBrighten": lambda d: d.kind == "light",
+        "EdgedLightDim": lambda d: d.kind == "light",
+        "HassClimateSetTemperature": lambda d: d.kind == "climate",
+        "HassClimateGetTemperature": lambda d: (
+            d.kind == "climate" or d.device_class == "temperature"
+        ),
+        "HassSetPosition": lambda d: d.kind == "cover",
+        "HassMediaPause": lambda d: d.kind == "media_player",
+        "HassMediaUnpause": lambda d: d.kind == "media_player",
+        "HassMediaNext": lambda d: d.kind == "media_player",
+        "HassMediaPrevious": lambda d: d.kind == "media_player",
+        "HassSetVolume": lambda d: d.kind == "media_player",
+        "EdgedVolumeUp": lambda d: d.kind == "media_player",
+        "EdgedVolumeDown": lambda d: d.kind == "media_player",
+        "HassVacuumStart": lambda d: d.kind == "vacuum",
+        "HassVacuumReturnToBase": lambda d: d.kind == "vacuum",
+        "HassFanSetSpeed": lambda d: d.kind == "fan",
+    }
+)
+# What "turn on/off the kitchen" covers when no domain was said.
+_IMPLICIT_KINDS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {
+        "HassTurnOn": frozenset({"light"}),
+        "HassToggle": frozenset({"light"}),
+        "HassTurnOff": frozenset({"light", "switch", "fan", "media_player"}),
+    }
+)
+SUPPORTED_INTENTS = frozenset(
+    {
+        "HassTurnOn",
+        "HassTurnOff",
+        "HassLightSet",
+        "EdgedLightBrighten",
+        "EdgedLightDim",
+        "HassClimateSetTemperature",
+        "HassSetPosition",
+        "HassSetVolume",
+        "EdgedVolumeUp",
+        "EdgedVolumeDown",
+        "HassFanSetSpeed",
+        "HassNevermind",
+        *_FIXED_OP,
+    }
+)
+DEFAULT_BRIGHTNESS_STEP = 20
+DEFAULT_VOLUME_STEP = 10
+
+# "the Kitchen Plug can't <phrase>"
+_CANT: Mapping[str, str] = MappingProxyType(
+    {
+        "on": "be turned on",
+        "off": "be turned off",
+        "toggle": "be toggled",
+        "brightness": "be dimmed",
+        "brightness_step": "be dimmed",
+        "color": "change colour",
+        "color_temp": "change colour temperature",
+        "temperature": "be set to a temperature",
+        "position": "be set to a position",
+        "open": "be opened",
+        "close": "be closed",
+        "stop": "be stopped",
+        "pause": "be paused",
+        "resume": "be resumed",
+        "next": "skip forward",
+        "previous": "skip back",
+        "volume": "change volume",
+        "lock": "be locked",
+        "unlock": "be unlocked",
+        "vacuum_start": "start cleaning",
+        "vacuum_dock": "return to its dock",
+        "query": "report its state",
+        "speed": "change speed",
+        "arm": "be armed",
+        "disarm": "be disarmed",
+    }
+)
+
+
+# --- slot values -------------------------------------------------------------------
+
+
+class _Invalid(Exception):
+    pass
+
+
+def _slot_words(slot: Slot) -> str:
+    return slot.value if isinstance(slot.value, str) and slot.value.strip() else slot.text
+
+
+def _percent(parse: Parse, name: str) -> int | None:
+    slot = parse.slot(name)
+    if slot is None:
+        return None
+    v = slot.value
+    if isinstance(v, bool) or not isinstance(v, int | float) or not float(v).is_integer():
+        raise _Invalid(f"I didn't get a number for the {name.replace('_', ' ')} ({slot.text!r})")
+    if not 0 <= v <= 100:
+        raise _Invalid(f"{name.replace('_', ' ')} must be between 0 and 100 (got {v:g})")
+    return int(v)
+
+
+def _temperature(parse: Parse) -> float | None:
+    slot = parse.slot("temperature")
+    if slot is None:
+        return None
+    v = slot.value
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise _Invalid(f"I didn't get a temperature from {slot.text!r}")
+    return float(v)
+
+
+def _color(parse: Parse) -> tuple[str, dict[str, Any]] | None:
+    slot = parse.slot("color")
+    if slot is None:
+        return None
+    v = slot.value
+    if isinstance(v, Mapping):
+        rgb = v.get("rgb")
+        if (
+            isinstance(rgb, Sequence)
+            and len(rgb) == 3
+            and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in rgb)
+        ):
+            return "color", {"rgb": [int(c) for c in rgb]}
+        kelvin = v.get("kelvin")
+        if (
+            isinstance(kelvin, int | float)
+            and not isinstance(kelvin, bool)
+            and 1000 <= kelvin <= 12000
+        ):
+            return "color_temp", {"kelvin": int(kelvin)}
+    raise _Invalid(f"I don't know the colour {slot.text!r}")
+
+
+def _device_ops(intent: str, kind: str, parse: Parse) -> list[tuple[str, dict[str, Any]]]:
+    """The ops (with params) that carry out `intent` on a device of `kind`."""
+    if intent == "HassTurnOn":
+        return [(_ON_OP.get(kind, "on"), {})]
+    if intent == "HassTurnOff":
+        return [(_OFF_OP.get(kind, "off"), {})]
+    if intent in _FIXED_OP:
+        return [(_FIXED_OP[intent], {})]
+    if intent == "HassLightSet":
+        ops: list[tuple[str, dict[str, Any]]] = []
+        color = _color(parse)
+        if color is not None:
+            ops.append(color)
+        brightness = _percent(parse, "brightness")
+        if brightness is not None:
+            ops.append(("brightness", {"brightness": brightness}))
+        if not ops:
+            raise _Invalid("what should the light be set to? I heard no brightness or colour")
+        return ops
+    if intent in ("EdgedLightBrighten", "EdgedLightDim"):
+        step = _percent(parse, "brightness")
+        if step is None:
+            step = _percent(parse, "percentage")
+        step = DEFAULT_BRIGHTNESS_STEP if step is None else step
+        return [("brightness_step", {"step": step if intent == "EdgedLightBrighten" else -step})]
+    if intent == "HassClimateSetTemperature":
+        t = _temperature(parse)
+        if t is None:
+            raise _Invalid("what temperature? I heard none")
+        return [("temperature", {"temperature": t})]
+    if intent == "HassSetPosition":
+        p = _percent(parse, "position")
+        if p is None:
+            raise _Invalid("what position? I heard none")
+        return [("position", {"position": p})]
+    if intent == "HassSetVolume":
+        vol = _percent(parse, "volume_level")
+        if vol is None:
+            raise _Invalid("what volume? I heard none")
+        return [("volume", {"volume": vol})]
+    if intent in ("EdgedVolumeUp", "EdgedVolumeDown"):
+        step = _percent(parse, "volume_step")
+        step = DEFAULT_VOLUME_STEP if step is None else step
+        return [("volume", {"step": step if intent == "EdgedVolumeUp" else -step})]
+    if intent == "HassFanSetSpeed":
+        pct = _percent(parse, "percentage")
+        if pct is None:
+            raise _Invalid("what speed? I heard none")
+        return [("speed", {"percentage": pct})]
+    raise _Invalid(f"edged does not handle {intent}")
+
+
+# --- targets -----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Targets:
+    devices: list[Device]
+    # Picked implicitly (area without domain, context): leave sensitive ops out.
+    implicit: bool = False
+    where: str = ""
+
+
+class _Failed(Exception):
+    def __init__(self, reason: ResolveReason, message: str, unresolved: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.reason: ResolveReason = reason
+        self.unresolved = list(unresolved)
+
+
+def _the(device: Device) -> str:
+    return f"the {device.name}"
+
+
+def _either(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _find_areas(parse: Parse, home: Home) -> list[Area] | None:
+    """Areas said (directly or as a floor); None when no place was said."""
+    area_slots, floor_slots = parse.slots_named("area"), parse.slots_named("floor")
+    if not area_slots and not floor_slots:
+        return None
+    areas: list[Area] = []
+    for slot in area_slots:
+        words = _slot_words(slot)
+        m = home.match_area(words)
+        if m.status == "ambiguous":
+            raise _Failed("ambiguous", f"which area: {_either([a.name for a in m.items])}?")
+        if m.found is None:
+            raise _Failed("unknown_area", f"I don't know an area called '{words}'", [words])
+        areas.append(m.found)
+    for slot in floor_slots:
+        words = _slot_words(slot)
+        fm = home.match_floor(words)
+        if fm.status == "ambiguous":
+            raise _Failed("ambiguous", f"which floor: {_either([f.name for f in fm.items])}?")
+        if fm.found is None:
+            raise _Failed("unknown_floor", f"I don't know a floor called '{words}'", [words])
+        on_floor = home.areas_on_floor(fm.found.id)
+        if not on_floor:
+            raise _Failed("no_target", f"there are no areas on the {fm.found.name}")
+        areas += on_floor
+    return list({a.id: a for a in areas}.values())
+
+
+def _place(areas: Sequence[Area]) -> str:
+    return "the " + _either([a.name for a in areas])
+
+
+def _kind_filter(parse: Parse) -> tuple[str | None, str | None]:
+    kind = device_class = None
+    domain = parse.slot("domain")
+    if domain is not None:
+        words = _slot_words(domain).lower().replace(" ", "_")
+        kind = _DOMAIN_KIND.get(words)
+        if kind is None:
+            raise _Failed("no_target", f"edged controls no {domain.text}", [domain.text])
+    dc = parse.slot("device_class")
+    if dc is not None:
+        device_class = _slot_words(dc).lower().replace(" ", "_")
+    return kind, device_class
+
+
+def _group(
+    home: Home,
+    area_ids: Iterable[str] | None,
+    kind: str | None,
+    device_class: str | None,
+    intent: str,
+) -> list[Device]:
+    devices = home.devices_in(
+        None if area_ids is None else set(area_ids), kind=kind, device_class=device_class
+    )
+    if kind is None and device_class is None and intent in _IMPLICIT_KINDS:
+        devices = [d for d in devices if d.kind in _IMPLICIT_KINDS[intent]]
+    fits = _INTENT_FITS.get(intent)
+    if fits is not None and kind is None and device_class is None:
+        devices = [d for d in devices if fits(d)]
+    return devices
+
+
+def _name_as_group(
+    text: str, home: Home, areas: list[Area] | None, site_area: Area | None, intent: str
+) -> tuple[list[Device], str] | None:
+    """Read a "name" that is really an area and/or a domain: "kitchen lights",
+    "lamps", "the kitchen". None when it isn't one."""
+    words = normalise_words(text)
+    if not words:
+        return None
+    kind = _DOMAIN_WORDS.get(words[-1])
+    place_words = words[:-1] if kind is not None else words
+    if place_words:
+        m = home.match_area(" ".join(place_words))
+        if m.found is None:
+            return None
+        place = [m.found]
+    elif areas is not None:
+        place = areas
+    elif site_area is not None:
+        place = [site_area]
+    else:
+        return None
+    if kind is None and not place_words:
+        return None
+    return _group(home, [a.id for a in place], kind, None, intent), _place(place)
+
+
+def _plural_domain(text: str) -> bool:
+    raw = re.sub(r"[^a-z0-9 ]+", " ", text.lower()).split()
+    return bool(raw) and singular(raw[-1]) != raw[-1] and singular(raw[-1]) in _DOMAIN_WORDS
+
+
+def _by_name(
+    slot: Slot, home: Home, areas: list[Area] | None, site_area: Area | None, intent: str
+) -> _Targets:
+    words = _slot_words(slot)
+    area_ids = None if areas is None else [a.id for a in areas]
+    if _plural_domain(words):
+        as_group = _name_as_group(words, home, areas, site_area, intent)
+        if as_group is not None and len(as_group[0]) > 1:
+            return _Targets(as_group[0], where=as_group[1])
+    m = home.match_device(words, area_ids=area_ids)
+    if m.status == "ambiguous" and areas is None and site_area is not None:
+        here = [d for d in m.items if d.area == site_area.id]
+        if len(here) == 1:
+            return _Targets(here)
+    if m.found is not None:
+        return _Targets([m.found])
+    as_group = _name_as_group(words, home, areas, site_area, intent)
+    if as_group is not None and as_group[0]:
+        return _Targets(as_group[0], where=as_group[1])
+    if m.status == "ambiguous":
+        raise _Failed("ambiguous", f"which one: {_either([_the(d) for d in m.items])}?")
+    if areas is not None:
+        elsewhere = home.match_device(words).found
+        if elsewhere is not None:
+            raise _Failed("unknown_name", f"{_the(elsewhere)} isn't in {_place(areas)}", [words])
+        raise _Failed("unknown_name", f"I found no '{words}' in {_place(areas)}", [words])
+    raise _Failed("unknown_name", f"I don't know a device called '{words}'", [words])
+
+
+def _only_fitting(
+    home: Home, intent: str, site_area: Area | None, kind: str | None, dc: str | None
+) -> list[Device]:
+    """The single device that fits, looked for in the site's area, then the home.
+    Empty when nothing narrows the choice or more than one device fits."""
+    fits = _INTENT_FITS.get(intent)
+    if fits is None and kind is None and dc is None:
+        return []
+
+    def fitting(area_ids: list[str] | None) -> list[Device]:
+        return [
+            d
+            for d in home.devices_in(area_ids, kind=kind, device_class=dc)
+            if fits is None or fits(d)
+        ]
+
+    if site_area is not None:
+        here = fitting([site_area.id])
+        if here:
+            return here if len(here) == 1 else []
+    everywhere = fitting(None)
+    return everywhere if len(everywhere) == 1 else []
+
+
+def _find_targets(
+    parse: Parse,
+    intent: str,
+    home: Home,
+    site_area: Area | None,
+    context: SiteContext,
+    site: str | None,
+    now: float,
+) -> _Targets:
+    areas = _find_areas(parse, home)
+    kind, dc = _kind_filter(parse)
+    names = [s for s in parse.slots_named("name") if _slot_words(s).lower() not in _PRONOUNS]
+    pronoun = len(names) < len(parse.slots_named("name"))
+
+    if names:
+        found: list[_Targets] = [_by_name(s, home, areas, site_area, intent) for s in names]
+        devices = list({d.id: d for t in found for d in t.devices}.values())
+        return _Targets(devices, where=found[0].where if len(found) == 1 else "")
+
+    if areas is not None:
+        group = _group(home, [a.id for a in areas], kind, dc, intent)
+        if not group:
+            what = (dc or kind or "device").replace("_", " ")
+            raise _Failed("no_target", f"I found no {what} in {_place(areas)}")
+        return _Targets(group, implicit=kind is None and dc is None, where=_place(areas))
+
+    said = set(normalise_words(parse.text))
+    if (kind or dc) and not pronoun:
+        what = (dc or kind or "").replace("_", " ")
+        if said & _ALL_WORDS:
+            group = _group(home, None, kind, dc, intent)
+            if group:
+                return _Targets(group, where="the home")
+        elif site_area is not None:
+            group = _group(home, [site_area.id], kind, dc, intent)
+            if group:
+                return _Targets(group, where=_place([site_area]))
+        only = _only_fitting(home, intent, None, kind, dc)
+        if only:
+            return _Targets(only)
+        if site_area is not None:
+            raise _Failed("no_target", f"there's no {what} in {_place([site_area])}; which area?")
+        raise _Failed("no_target", f"which {what}? Say the area or the name")
+
+    if not pronoun and said & _ALL_WORDS and intent in _IMPLICIT_KINDS:
+        return _Targets(_group(home, None, None, None, intent), implicit=True, where="the home")
+
+    recent = [home.devices[i] for i in context.recall(site, now) if i in home.devices]
+    if recent:
+        return _Targets(recent)
+    # "it" with nothing remembered is only safe when a single device in the
+    # whole home fits; a bare "dim" may also mean the only light where it was said.
+    only = _only_fitting(home, intent, None if pronoun else site_area, None, None)
+    if only:
+        return _Targets(only)
+    if pronoun:
+        raise _Failed("no_target", "I don't know what you mean by that; say the device's name")
+    raise _Failed("no_target", "which device? Say its name or the area")
+
+
+def _out_of_range(device: Device, ops: list[tuple[str, dict[str, Any]]]) -> str | None:
+    for op, params in ops:
+        if op == "temperature":
+            t, o = params["temperature"], device.options
+            if not o.min_temp <= t <= o.max_temp:
+                return (
+                    f"{t:g} degrees is outside {_the(device)}'s range "
+                    f"({o.min_temp:g} to {o.max_temp:g})"
+                )
+    return None
+
+
+def resolve_targets(
+    parse: Parse,
+    home: Home,
+    site: str | None,
+    context: SiteContext,
+    *,
+    now: float,
+) -> Resolution:
+    """The actions `parse` asks for on the configured home, or why there are none.
+
+    `site` is the satellite the utterance came from (its id names an area, by
+    id/name/alias, when it is in one); `now` is the clock the context was
+    stamped with. Does not change `context`: remember executed actions there.
+    """
+    intent = parse.intent
+    if intent is None or intent == "OutOfScope":
+        return Resolution(reason="not_recognized")
+    if intent == "HassNevermind":
+        return Resolution(reason="nevermind")
+    if intent not in SUPPORTED_INTENTS:
+        return Resolution(error=f"edged does not handle {intent}", reason="unsupported_intent")
+    site_area = home.area_of_site(site)
+    try:
+        _device_ops(intent, "light", parse)  # validates the slot values once, up front
+        targets = _find_targets(parse, intent, home, site_area, context, site, now)
+    except _Invalid as e:
+        return Resolution(error=str(e), reason="invalid_value")
+    except _Failed as e:
+        return Resolution(error=str(e), reason=e.reason, unresolved=e.unresolved)
+
+    actions: list[Action] = []
+    problems: list[tuple[ResolveReason, str]] = []
+    for device in targets.devices:
+        ops = _device_ops(intent, device.kind, parse)
+        cant = [op for op, _ in ops if not device.can(op)]
+        if cant:
+            problems.append(("incapable", f"{_the(device)} can't {_CANT.get(cant[0], cant[0])}"))
+            continue
+        if targets.implicit and any(op in device.sensitive_ops for op, _ in ops):
+            continue
+        bad_value = _out_of_range(device, ops)
+        if bad_value is not None:
+            problems.append(("invalid_value", bad_value))
+            continue
+        actions += [Action(device.id, op, dict(params)) for op, params in ops]
+
+    # One target that can't: say why. Several: do what those that can, can.
+    if not actions:
+        if problems and len(targets.devices) == 1:
+            reason, message = problems[0]
+            return Resolution(error=message, reason=reason)
+        kind = targets.devices[0].kind if targets.devices else "light"
+        op = _device_ops(intent, kind, parse)[0][0]
+        where = f" in {targets.where}" if targets.where and targets.where != "the home" else ""
+        return Resolution(
+            error=f"nothing{where} can {_CANT.get(op, op)}",
+            reason="incapable",
+        )
+    return Resolution(actions=actions)

@@ -1,0 +1,411 @@
+"""resolve_targets: slots to configured devices and ops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edged.config import load_config
+from edged.home.registry import MIN_SCORE, Home, phrase_score, word_score
+from edged.home.resolve import Action, Resolution, SiteContext, resolve_targets
+from edged.nlu.types import Parse, Slot
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "home.yaml"
+
+
+@pytest.fixture(scope="module")
+def home() -> Home:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EDGED_MQTT_PASSWORD", "test")
+        return Home.from_config(load_config(EXAMPLE))
+
+
+def parse(intent: str | None, text: str = "", confidence: float = 0.95, **slots: Any) -> Parse:
+    """slots: name=value, or name=(text, value) when the spoken text differs."""
+    built = []
+    for name, v in slots.items():
+        spoken, value = v if isinstance(v, tuple) else (str(v), v)
+        start = text.find(spoken) if spoken in text else 0
+        built.append(Slot(name, spoken, start, start + len(spoken), value))
+    return Parse(text or " ".join(str(s.text) for s in built), intent, confidence, tuple(built))
+
+
+def run(
+    home: Home,
+    p: Parse,
+    site: str | None = None,
+    context: SiteContext | None = None,
+    now: float = 1000.0,
+) -> Resolution:
+    return resolve_targets(p, home, site, context or SiteContext(ttl_s=120), now=now)
+
+
+def devices(r: Resolution) -> list[str]:
+    return [a.device_id for a in r.actions]
+
+
+# --- names -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spoken", "device"),
+    [
+        ("reeding lamp", "reading_lamp"),
+        ("night lite", "night_light"),
+        ("nite lite", "night_light"),
+        ("nightlight", "night_light"),
+        ("the telly", "living_room_tv"),
+        ("coffee machine", "coffee_maker"),
+        ("florr lamp", "living_room_lamp"),
+        ("christmas trees", "christmas_tree"),
+        ("bedroom ceiling light", "bedroom_ceiling"),  # area words + name
+    ],
+)
+def test_names_with_asr_errors(home: Home, spoken: str, device: str) -> None:
+    r = run(home, parse("HassTurnOn", f"turn on the {spoken}", name=spoken))
+    assert r.ok, r.error
+    assert devices(r) == [device]
+
+
+@pytest.mark.parametrize("spoken", ["toaster", "dishwasher", "bathroom heater", "car"])
+def test_unrelated_names_match_nothing(home: Home, spoken: str) -> None:
+    assert home.match_device(spoken).status == "none"
+
+
+def test_garage_does_not_match_garden_light() -> None:
+    from edged.home.registry import Device
+
+    only_garden = Home([Device("garden_light", "Garden Light", "light", "zigbee2mqtt")], [])
+    assert only_garden.match_device("garage").status == "none"
+    assert only_garden.match_device("garden lite").found is not None
+
+
+def test_bedroom_light_does_not_match_bathroom_light() -> None:
+    from edged.home.registry import Device
+
+    h = Home([Device("bath", "Bathroom Light", "light", "zigbee2mqtt")], [])
+    assert h.match_device("bedroom light").status == "none"
+
+
+def test_phonetic_key_is_what_matches_nite_lite() -> None:
+    # Spelling alone scores "nite"/"night" and "lite"/"light" at 67, below the
+    # word threshold; the phonetic key is what accepts them.
+    assert word_score("lite", "light", phonetic=False) < 78
+    assert word_score("lite", "light") >= 78
+    spoken, name = ("nite", "lite"), ("night", "light")
+    assert phrase_score(spoken, name, phonetic=False) == 0.0
+    assert phrase_score(spoken, name) >= MIN_SCORE
+    # ... without letting unrelated words through.
+    assert word_score("garage", "garden") < 78
+    assert word_score("bedroom", "bathroom") < 78
+
+
+def test_unknown_device_names_the_words(home: Home) -> None:
+    r = run(home, parse("HassTurnOn", "turn on the toaster", name="toaster"))
+    assert r.reason == "unknown_name"
+    assert r.error is not None and "'toaster'" in r.error
+    assert r.unresolved == ["toaster"]
+    assert r.actions == []
+
+
+def test_ambiguous_name_is_not_a_guess(home: Home) -> None:
+    r = run(home, parse("HassTurnOn", "turn on the ceiling light", name="ceiling light"))
+    assert r.reason == "ambiguous"
+    assert r.error is not None
+    assert "Kitchen Ceiling Light" in r.error and "Bedroom Ceiling Light" in r.error
+    assert r.actions == []
+
+
+def test_site_settles_an_ambiguous_name(home: Home) -> None:
+    p = parse("HassTurnOn", "turn on the ceiling light", name="ceiling light")
+    assert devices(run(home, p, site="bedroom")) == ["bedroom_ceiling"]
+    assert devices(run(home, p, site="kitchen")) == ["kitchen_ceiling"]
+
+
+def test_name_restricted_by_area(home: Home) -> None:
+    p = parse(
+        "HassTurnOff",
+        "turn off the ceiling light in the kitchen",
+        name="ceiling light",
+        area="kitchen",
+    )
+    assert devices(run(home, p, site="bedroom")) == ["kitchen_ceiling"]
+
+
+def test_name_in_the_wrong_area_is_an_error(home: Home) -> None:
+    p = parse(
+        "HassTurnOn", "turn on the reading lamp in the kitchen", name="reading lamp", area="kitchen"
+    )
+    r = run(home, p)
+    assert r.reason == "unknown_name"
+    assert r.error == "the Reading Lamp isn't in the kitchen"
+
+
+def test_slot_text_never_reaches_a_topic(home: Home) -> None:
+    r = run(home, parse("HassTurnOn", "turn on kitchen/#", name="kitchen/#"))
+    # "kitchen/#" reads as the kitchen (an area); only configured lights result.
+    assert set(devices(r)) <= set(home.devices)
+    r = run(
+        home,
+        parse(
+            "HassTurnOn", "turn on zigbee2mqtt/bridge/request", name="zigbee2mqtt/bridge/request"
+        ),
+    )
+    assert r.actions == [] and r.reason == "unknown_name"
+
+
+# --- groups ------------------------------------------------------------------------
+
+KITCHEN_LIGHTS = ["kitchen_ceiling", "kitchen_pendant", "kitchen_undercabinet"]
+
+
+def test_plural_name_is_the_group(home: Home) -> None:
+    r = run(home, parse("HassTurnOn", "turn on the kitchen lights", name="kitchen lights"))
+    assert devices(r) == KITCHEN_LIGHTS
+
+
+def test_area_and_domain(home: Home) -> None:
+    p = parse(
+        "HassTurnOff", "turn off the kitchen lights", area="kitchen", domain=("lights", "light")
+    )
+    assert devices(run(home, p)) == KITCHEN_LIGHTS
+    assert all(a.op == "off" for a in run(home, p).actions)
+
+
+def test_site_fills_the_area(home: Home) -> None:
+    p = parse("HassTurnOn", "turn on the lights", domain=("lights", "light"))
+    assert devices(run(home, p, site="kitchen")) == KITCHEN_LIGHTS
+    # A site may be named by an area alias.
+    assert devices(run(home, p, site="lounge")) == ["living_room_lamp", "reading_lamp"]
+
+
+def test_domain_without_area_or_site_asks(home: Home) -> None:
+    r = run(home, parse("HassTurnOn", "turn on the lights", domain=("lights", "light")))
+    assert r.reason == "no_target" and r.actions == []
+    assert r.error is not None and "area" in r.error
+
+
+def test_all_the_lights(home: Home) -> None:
+    r = run(
+        home,
+        parse("HassTurnOff", "turn off all the lights", domain=("lights", "light")),
+        site="kitchen",
+    )
+    assert set(devices(r)) == {d.id for d in home.devices.values() if d.kind == "light"}
+
+
+def test_the_only_device_of_a_kind(home: Home) -> None:
+    r = run(
+        home,
+        parse("HassVacuumStart", "start the vacuum", domain=("vacuum", "vacuum")),
+        site="kitchen",
+    )
+    assert r.actions == [Action("robot_vacuum", "vacuum_start", {})]
+    r = run(home, parse("HassClimateSetTemperature", "set the heat to 21", temperature=("21", 21)))
+    assert r.actions == [Action("thermostat", "temperature", {"temperature": 21.0})]
+
+
+def test_area_without_domain(home: Home) -> None:
+    # On means the lights; off means everything switchable.
+    on = run(home, parse("HassTurnOn", "turn on the kitchen", area="kitchen"))
+    assert devices(on) == KITCHEN_LIGHTS
+    off = run(home, parse("HassTurnOff", "turn off the kitchen", area="kitchen"))
+    assert devices(off) == [*KITCHEN_LIGHTS[:2], "coffee_maker", KITCHEN_LIGHTS[2]]
+
+
+def test_implicit_groups_never_include_sensitive_ops(home: Home) -> None:
+    r = run(home, parse("HassTurnOff", "turn off the hallway", area="hallway"))
+    assert "front_door" not in devices(r) and "alarm" not in devices(r)
+    assert devices(r) == ["hallway_light"]
+    # Asked for by domain, it's explicit (and policy will ask to confirm).
+    r = run(
+        home, parse("HassTurnOn", "open the garage door", area="garage", domain=("door", "cover"))
+    )
+    assert r.actions == [Action("garage_door", "open", {})]
+
+
+def test_floor(home: Home) -> None:
+    r = run(home, parse("HassTurnOff", "turn off everything upstairs", floor="upstairs"))
+    assert set(devices(r)) == {
+        "bedroom_ceiling",
+        "night_light",
+        "bathroom_mirror",
+        "bathroom_fan",
+        "kids_lamp",
+    }
+
+
+def test_unknown_area(home: Home) -> None:
+    r = run(
+        home,
+        parse("HassTurnOn", "turn on the attic lights", area="attic", domain=("lights", "light")),
+    )
+    assert r.reason == "unknown_area"
+    assert r.error == "I don't know an area called 'attic'"
+    assert r.unresolved == ["attic"]
+
+
+def test_device_class(home: Home) -> None:
+    r = run(
+        home, parse("HassTurnOff", "close the garage door", device_class=("garage door", "garage"))
+    )
+    assert r.actions == [Action("garage_door", "close", {})]
+
+
+# --- context -----------------------------------------------------------------------
+
+
+def test_it_refers_to_what_the_site_touched(home: Home) -> None:
+    ctx = SiteContext(ttl_s=120)
+    ctx.remember("kitchen", KITCHEN_LIGHTS, now=1000.0)
+    them = parse("EdgedLightDim", "dim them", name="them")
+    assert devices(run(home, them, site="kitchen", context=ctx, now=1100.0)) == KITCHEN_LIGHTS
+    # No target at all works the same way.
+    off = parse("HassTurnOff", "turn off")
+    assert devices(run(home, off, site="kitchen", context=ctx, now=1100.0)) == KITCHEN_LIGHTS
+    # Another site has its own context.
+    assert run(home, them, site="bedroom", context=ctx, now=1100.0).reason == "no_target"
+    # And it expires.
+    r = run(home, them, site="kitchen", context=ctx, now=1121.0)
+    assert r.reason == "no_target" and r.actions == []
+
+
+def test_it_with_nothing_remembered(home: Home) -> None:
+    r = run(home, parse("HassTurnOn", "turn it on", name="it"))
+    assert r.reason == "no_target"
+
+
+# --- ops ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("intent", "name", "op"),
+    [
+        ("HassTurnOn", "living room blinds", "open"),
+        ("HassTurnOff", "living room blinds", "close"),
+        ("HassTurnOn", "front door", "lock"),
+        ("HassTurnOff", "front door", "unlock"),
+        ("HassTurnOn", "robot vacuum", "vacuum_start"),
+        ("HassTurnOff", "robot vacuum", "vacuum_dock"),
+        ("HassTurnOn", "tv", "on"),
+        ("HassToggle", "desk lamp", "toggle"),
+        ("HassMediaPause", "tv", "pause"),
+        ("HassMediaUnpause", "tv", "resume"),
+        ("HassMediaNext", "tv", "next"),
+        ("HassMediaPrevious", "tv", "previous"),
+        ("HassVacuumReturnToBase", "vacuum", "vacuum_dock"),
+        ("HassGetState", "coffee maker", "query"),
+        ("HassClimateGetTemperature", "thermostat", "query"),
+    ],
+)
+def test_intent_to_op(home: Home, intent: str, name: str, op: str) -> None:
+    r = run(home, parse(intent, name=name))
+    assert r.ok, r.error
+    assert [a.op for a in r.actions] == [op]
+
+
+def test_light_set(home: Home) -> None:
+    red = {"name": "red", "rgb": [255, 0, 0]}
+    p = parse(
+        "HassLightSet",
+        "desk lamp red 50%",
+        name="desk lamp",
+        color=("red", red),
+        brightness=("50%", 50),
+    )
+    assert run(home, p).actions == [
+        Action("office_desk_lamp", "color", {"rgb": [255, 0, 0]}),
+        Action("office_desk_lamp", "brightness", {"brightness": 50}),
+    ]
+    warm = {"name": "warm white", "kelvin": 2700}
+    p = parse("HassLightSet", "desk lamp warm white", name="desk lamp", color=("warm white", warm))
+    assert run(home, p).actions == [Action("office_desk_lamp", "color_temp", {"kelvin": 2700})]
+
+
+def test_relative_changes_have_defaults(home: Home) -> None:
+    assert run(home, parse("EdgedLightBrighten", name="desk lamp")).actions[0].params == {
+        "step": 20
+    }
+    assert run(home, parse("EdgedLightDim", name="desk lamp", brightness=("30%", 30))).actions[
+        0
+    ].params == {"step": -30}
+    assert run(home, parse("EdgedVolumeUp", name="tv")).actions[0].params == {"step": 10}
+    assert run(home, parse("EdgedVolumeDown", name="tv")).actions[0].params == {"step": -10}
+    assert run(home, parse("HassSetVolume", name="tv", volume_level=("40", 40))).actions[
+        0
+    ].params == {"volume": 40}
+    assert run(home, parse("HassSetPosition", name="blinds", position=("half", 50))).actions[
+        0
+    ].params == {"position": 50}
+    assert run(
+        home, parse("HassFanSetSpeed", name="office fan", percentage=("60", 60))
+    ).actions == [Action("office_fan", "speed", {"percentage": 60})]
+
+
+def test_incapable_single_device(home: Home) -> None:
+    r = run(
+        home,
+        parse("HassLightSet", "coffee maker to 50", name="coffee maker", brightness=("50", 50)),
+    )
+    assert r.reason == "incapable"
+    assert r.error == "the Coffee Maker can't be dimmed"
+
+
+def test_incapable_members_of_a_group_are_skipped(home: Home) -> None:
+    red = {"name": "red", "rgb": [255, 0, 0]}
+    p = parse(
+        "HassLightSet",
+        "kitchen lights red",
+        area="kitchen",
+        domain=("lights", "light"),
+        color=("red", red),
+    )
+    # The pendant is a tunable-white bulb.
+    assert devices(run(home, p)) == ["kitchen_ceiling", "kitchen_undercabinet"]
+    # Home Assistant JSON lights have no relative brightness.
+    p = parse(
+        "EdgedLightBrighten", "brighter in the nursery", area="nursery", domain=("lights", "light")
+    )
+    assert devices(run(home, p)) == ["night_light"]
+    # A group where none can is an error; a single light says which.
+    p = parse("HassLightSet", "bathroom red", area="bathroom", color=("red", red))
+    r = run(home, p)
+    assert r.actions == [] and r.reason == "incapable"
+    assert r.error == "the Mirror Light can't change colour"
+
+
+def test_group_where_none_can() -> None:
+    from edged.home.registry import Area, Device
+
+    h = Home(
+        [
+            Device(
+                "plug_a", "Plug A", "switch", "tasmota", area="den", ops=frozenset({"on", "off"})
+            ),
+            Device(
+                "plug_b", "Plug B", "switch", "tasmota", area="den", ops=frozenset({"on", "off"})
+            ),
+        ],
+        [Area("den", "den")],
+    )
+    r = run(h, parse("HassToggle", "toggle the den plugs", name="den plugs"))
+    assert r.actions == [] and r.reason == "incapable"
+    assert r.error == "nothing in the den can be toggled"
+
+
+def test_values_are_checked(home: Home) -> None:
+    r = run(home, parse("HassLightSet", name="desk lamp", brightness=("150", 150)))
+    assert r.reason == "invalid_value" and "between 0 and 100" in (r.error or "")
+    r = run(home, parse("HassClimateSetTemperature", name="thermostat", temperature=("40", 40)))
+    assert r.reason == "invalid_value"
+    assert r.error == "40 degrees is outside the Thermostat's range (10 to 28)"
+    r = run(home, parse("HassLightSet", name="desk lamp"))
+    assert r.reason == "invalid_value"
+
+
+def test_not_recognised_and_nevermind(home: Home) -> None:
+    assert run(home, parse(None, "what's the weather")).reason == "not_recognized"
+    r = run(home, parse("HassNevermind", "never mind"))
+    assert r.reason == "nevermind" and r.ok and r.actions == []
