@@ -226,6 +226,24 @@ def test_implicit_groups_never_include_sensitive_ops(home: Home) -> None:
     assert r.actions == [Action("garage_door", "open", {})]
 
 
+def test_area_heard_as_a_name(home: Home) -> None:
+    # The NLU may tag an area as the name; it still means the area.
+    r = run(home, parse("HassTurnOn", "turn on the garage", name="garage"))
+    assert devices(r) == ["garage_light"]
+    r = run(home, parse("HassTurnOff", "turn off the hallway", name="hallway"))
+    assert devices(r) == ["hallway_light"]
+    r = run(home, parse("HassTurnOn", "open the garage", name="garage", domain=("door", "cover")))
+    assert r.actions == [Action("garage_door", "open", {})]
+
+
+def test_two_names(home: Home) -> None:
+    p = parse("HassTurnOff", "turn off the desk lamp and the office fan", name="desk lamp")
+    p = Parse(
+        p.text, p.intent, p.confidence, (*p.slots, Slot("name", "office fan", 0, 0, "office fan"))
+    )
+    assert devices(run(home, p)) == ["office_desk_lamp", "office_fan"]
+
+
 def test_floor(home: Home) -> None:
     r = run(home, parse("HassTurnOff", "turn off everything upstairs", floor="upstairs"))
     assert set(devices(r)) == {

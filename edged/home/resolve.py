@@ -449,15 +449,22 @@ def _group(
 
 
 def _name_as_group(
-    text: str, home: Home, areas: list[Area] | None, site_area: Area | None, intent: str
-) -> tuple[list[Device], str] | None:
+    text: str,
+    home: Home,
+    areas: list[Area] | None,
+    site_area: Area | None,
+    intent: str,
+    said: tuple[str | None, str | None],
+) -> _Targets | None:
     """Read a "name" that is really an area and/or a domain: "kitchen lights",
-    "lamps", "the kitchen". None when it isn't one."""
+    "lamps", "the kitchen" (with any domain/device class slot `said` too).
+    None when it isn't one."""
     words = normalise_words(text)
     if not words:
         return None
-    kind = _DOMAIN_WORDS.get(words[-1])
-    place_words = words[:-1] if kind is not None else words
+    word_kind = _DOMAIN_WORDS.get(words[-1])
+    place_words = words[:-1] if word_kind is not None else words
+    kind, device_class = (word_kind, None) if word_kind is not None else said
     if place_words:
         m = home.match_area(" ".join(place_words))
         if m.found is None:
@@ -469,9 +476,13 @@ def _name_as_group(
         place = [site_area]
     else:
         return None
-    if kind is None and not place_words:
+    if word_kind is None and not place_words:
         return None
-    return _group(home, [a.id for a in place], kind, None, intent), _place(place)
+    return _Targets(
+        _group(home, [a.id for a in place], kind, device_class, intent),
+        implicit=kind is None and device_class is None,
+        where=_place(place),
+    )
 
 
 def _plural_domain(text: str) -> bool:
@@ -480,14 +491,19 @@ def _plural_domain(text: str) -> bool:
 
 
 def _by_name(
-    slot: Slot, home: Home, areas: list[Area] | None, site_area: Area | None, intent: str
+    slot: Slot,
+    home: Home,
+    areas: list[Area] | None,
+    site_area: Area | None,
+    intent: str,
+    said: tuple[str | None, str | None],
 ) -> _Targets:
     words = _slot_words(slot)
     area_ids = None if areas is None else [a.id for a in areas]
     if _plural_domain(words):
-        as_group = _name_as_group(words, home, areas, site_area, intent)
-        if as_group is not None and len(as_group[0]) > 1:
-            return _Targets(as_group[0], where=as_group[1])
+        as_group = _name_as_group(words, home, areas, site_area, intent, said)
+        if as_group is not None and len(as_group.devices) > 1:
+            return as_group
     m = home.match_device(words, area_ids=area_ids)
     if m.status == "ambiguous" and areas is None and site_area is not None:
         here = [d for d in m.items if d.area == site_area.id]
@@ -495,9 +511,9 @@ def _by_name(
             return _Targets(here)
     if m.found is not None:
         return _Targets([m.found])
-    as_group = _name_as_group(words, home, areas, site_area, intent)
-    if as_group is not None and as_group[0]:
-        return _Targets(as_group[0], where=as_group[1])
+    as_group = _name_as_group(words, home, areas, site_area, intent, said)
+    if as_group is not None and as_group.devices:
+        return as_group
     if m.status == "ambiguous":
         raise _Failed("ambiguous", f"which one: {_either([_the(d) for d in m.items])}?")
     if areas is not None:
@@ -547,9 +563,11 @@ def _find_targets(
     pronoun = len(names) < len(parse.slots_named("name"))
 
     if names:
-        found: list[_Targets] = [_by_name(s, home, areas, site_area, intent) for s in names]
+        found = [_by_name(s, home, areas, site_area, intent, (kind, dc)) for s in names]
+        if len(found) == 1:
+            return found[0]
         devices = list({d.id: d for t in found for d in t.devices}.values())
-        return _Targets(devices, where=found[0].where if len(found) == 1 else "")
+        return _Targets(devices, implicit=any(t.implicit for t in found))
 
     if areas is not None:
         group = _group(home, [a.id for a in areas], kind, dc, intent)
