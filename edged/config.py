@@ -428,6 +428,9 @@ class LimitsConfig(_Model):
     max_json_depth: int = Field(default=8, ge=1)
     max_text_chars: int = Field(default=500, ge=1)
     inbox_size: int = Field(default=256, ge=1)
+    # A message without an id is a duplicate of the same text from the same
+    # site within this window (a redelivery); later it is a new request.
+    dedupe_window_s: float = Field(default=10.0, ge=0)
 
 
 def _names(v: list[str]) -> list[str]:
@@ -654,6 +657,9 @@ class Config(_Model):
     floors: list[FloorConfig] = Field(default_factory=list)
     areas: list[AreaConfig] = Field(default_factory=list)
     devices: list[DeviceConfig] = Field(default_factory=list)
+    # Where the de-duplication journal lives (systemd's StateDirectory wins
+    # when set). None keeps it in memory only.
+    state_dir: Path | None = None
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:

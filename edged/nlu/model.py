@@ -55,7 +55,7 @@ class NluModel:
         self,
         model_dir: Path | str | None = None,
         threads: int = 1,
-        backend: str = "onnxruntime",
+        backend: str | Backend = "onnxruntime",
         confidence_floor: float = 0.5,
         providers: list[str] | None = None,
     ) -> None:
@@ -77,7 +77,11 @@ class NluModel:
             raise ModelLoadError(f"cannot read model in {path}: {e}") from e
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(self.info.max_tokens)
-        self.backend: Backend = load_backend(backend, path, threads=threads, providers=providers)
+        self.backend: Backend = (
+            load_backend(backend, path, threads=threads, providers=providers)
+            if isinstance(backend, str)
+            else backend
+        )
         self.confidence_floor = confidence_floor
         self._oos = OUT_OF_SCOPE
 

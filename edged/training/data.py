@@ -140,6 +140,20 @@ def _sources(own: list[dict[str, Any]], extra: list[dict[str, Any]]) -> list[_So
     return [s for s in sources if s.intent in s.intents.intents]
 
 
+# How often each kind of source is drawn for a label: Home Assistant's
+# templates and ours alike for commands; for negatives, our hard ones twice as
+# often as Home Assistant's other intents.
+_TAG_WEIGHTS = {"ha": 1.0, "own": 1.0, "ha-oos": 0.5}
+
+
+def _pick_source(
+    rng: random.Random, groups: list[tuple[_Source, list[Any]]]
+) -> tuple[_Source, list[Any]]:
+    tags = sorted({src.tag for src, _ in groups})
+    tag = rng.choices(tags, weights=[_TAG_WEIGHTS.get(t, 1.0) for t in tags])[0]
+    return rng.choice([g for g in groups if g[0].tag == tag])
+
+
 def _relabel(src: _Source, values: dict[str, Any]) -> str:
     if src.label is not None:
         return src.label
@@ -185,7 +199,7 @@ def generate_examples(
         for _ in range(target * 4):
             if made >= target:
                 break
-            src, blocks = rng.choice(groups)
+            src, blocks = _pick_source(rng, groups)
             data, sentences = rng.choice(blocks)
             sentence = rng.choice(sentences)
             text, spans, values = sampler_cache[id(src.intents)].sample(sentence, data)

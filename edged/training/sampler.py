@@ -77,7 +77,31 @@ LIST_SLOT_MAP: dict[str, str] = {
 # Lists the sampler supplies itself (Home Assistant leaves them empty).
 _VOCAB_LISTS = frozenset({"name", "area", "floor"})
 
-_FILLER_WILDCARD = ["dinner is ready", "pasta", "milk", "eggs", "pizza", "the laundry", "call mom", "homework", "tea", "bread", "kitchen", "oven", "workout", "the news", "jazz", "the beatles", "some music", "my playlist", "taylor swift", "podcast", "coffee", "bananas", "apples"]
+_FILLER_WILDCARD = [
+    "dinner is ready",
+    "pasta",
+    "milk",
+    "eggs",
+    "pizza",
+    "the laundry",
+    "call mom",
+    "homework",
+    "tea",
+    "bread",
+    "kitchen",
+    "oven",
+    "workout",
+    "the news",
+    "jazz",
+    "the beatles",
+    "some music",
+    "my playlist",
+    "taylor swift",
+    "podcast",
+    "coffee",
+    "bananas",
+    "apples",
+]
 
 
 @dataclass
@@ -271,7 +295,7 @@ def _collapse(w: _Walk) -> tuple[str, list[tuple[int, int, str]], dict[str, Any]
     return text, spans, w.values
 
 
-_REPEATED_UNIT = re.compile(r"(%| percent)( ?%| percent)+")
+_REPEATED_UNIT = re.compile(r"(%| percent| degrees|°)( ?%| percent| degrees| ?°)+")
 
 
 def _drop_repeated_units(chars: list[str], labels: list[int]) -> None:
@@ -294,8 +318,9 @@ def parse_templates(intents: Intents, intent_name: str) -> list[tuple[IntentData
 
 
 _DOMAIN_TAG = re.compile(
-    r"\b(lights?|lighting|lamps?|bulbs?|fans?|switch(?:es)?|plugs?|outlets?|sockets?|locks?|"
-    r"thermostat|heating|heater|tv|television|speakers?|vacuum|hoover|robot|sensors?)\b"
+    # "switch" alone is left out: it is mostly the verb ("switch it off").
+    r"\b(lights?|lighting|lamps?|bulbs?|fans?|switches|plugs?|outlets?|sockets?|locks?|"
+    r"thermostat|heating|heater|ac|aircon|tv|television|speakers?|vacuum|hoover|robot|sensors?)\b"
 )
 
 

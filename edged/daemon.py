@@ -1,0 +1,354 @@
+"""`edged run`: the thin asyncio shell around the engine.
+
+One reader task takes messages off the broker, decodes them and puts them in
+a bounded inbox; one worker takes them in order and runs the engine (NLU,
+resolve, policy, render) on a worker thread so the event loop never blocks;
+then the device commands and the result event are published at QoS 1 and
+only then is the inbound message acknowledged. A message that arrived but
+was not finished when the process died is redelivered by the broker (a
+persistent session), and the journal makes sure it does not act twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import signal
+import socket
+import ssl
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from edged.config import Config, ConfigError, load_config
+from edged.engine import Engine, Outcome
+from edged.journal import Journal
+from edged.messages import InboundError, Limits, Utterance, decode_inbound
+from edged.sdnotify import SystemdNotifier
+
+log = logging.getLogger("edged.daemon")
+
+EXIT_CONFIG = 78  # EX_CONFIG: systemd's RestartPreventExitStatus keeps it from looping
+EXIT_MODEL = 3
+
+
+@dataclass
+class Stats:
+    received: int = 0
+    handled: int = 0
+    duplicates: int = 0
+    shed: int = 0
+    errors: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Inbound:
+    item: Utterance | InboundError
+    mid: int
+    qos: int
+
+
+def _tls_params(cfg: Config) -> aiomqtt.TLSParameters | None:
+    tls = cfg.mqtt.tls
+    if tls is None:
+        return None
+    return aiomqtt.TLSParameters(
+        ca_certs=str(tls.ca_file) if tls.ca_file else None,
+        certfile=str(tls.cert_file) if tls.cert_file else None,
+        keyfile=str(tls.key_file) if tls.key_file else None,
+        cert_reqs=ssl.CERT_NONE if tls.insecure else ssl.CERT_REQUIRED,
+    )
+
+
+def subscription_topics(cfg: Config) -> list[str]:
+    topics = list(cfg.topics.utterance)
+    if cfg.topics.hermes.enabled:
+        topics.append("hermes/nlu/query")
+    if cfg.topics.shared_group:
+        return [f"$share/{cfg.topics.shared_group}/{t}" for t in topics]
+    return topics
+
+
+class Daemon:
+    def __init__(self, cfg: Config, engine: Engine, journal: Journal | None = None) -> None:
+        self.cfg = cfg
+        self.engine = engine
+        self.journal = journal
+        self.stats = Stats()
+        self.limits = Limits(
+            cfg.limits.max_payload_bytes, cfg.limits.max_json_depth, cfg.limits.max_text_chars
+        )
+        self.patterns = list(cfg.topics.utterance)
+        self.inbox: asyncio.Queue[_Inbound] = asyncio.Queue(maxsize=cfg.limits.inbox_size)
+        # One thread: the engine's context ("it", pending confirmations) is
+        # updated in the order utterances arrived.
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edged-nlu")
+        self.notifier = SystemdNotifier()
+        self.stopping = asyncio.Event()
+        self.connected = asyncio.Event()
+        self.online_at: float | None = None
+        self._client: aiomqtt.Client | None = None
+        self.health_file = os.environ.get("EDGED_HEALTH_FILE")
+        self.on_outcome: Callable[[Outcome], Awaitable[None]] | None = None
+
+    # -- MQTT ------------------------------------------------------------
+    def _client_for(self) -> aiomqtt.Client:
+        m = self.cfg.mqtt
+        will = aiomqtt.Will(self.cfg.topics.status, "offline", qos=1, retain=True)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = m.session_expiry_s
+        options = []
+        if m.tcp_nodelay:
+            # Nagle + delayed ACK turn each QoS 1 round trip into ~40-90 ms.
+            options.append((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1))
+        client = aiomqtt.Client(
+            m.host,
+            m.port,
+            username=m.username,
+            password=m.password.get_secret_value() if m.password else None,
+            identifier=m.client_id,
+            protocol=aiomqtt.ProtocolVersion.V5,
+            will=will,
+            clean_start=False,
+            properties=props,
+            keepalive=m.keepalive,
+            tls_params=_tls_params(self.cfg),
+            tls_insecure=bool(m.tls and m.tls.insecure) or None,
+            socket_options=options,
+            timeout=10,
+            max_queued_incoming_messages=self.cfg.limits.inbox_size * 4,
+        )
+        # Acknowledge only after the result is published: a crash before that
+        # leaves the message with the broker, which sends it again.
+        client._client.manual_ack_set(True)
+        return client
+
+    async def _publish(self, topic: str, payload: str, retain: bool = False) -> None:
+        client = self._client
+        if client is None:
+            raise aiomqtt.MqttError("not connected")
+        await client.publish(topic, payload.encode(), qos=self.cfg.mqtt.qos, retain=retain)
+
+    def _ack(self, mid: int, qos: int) -> None:
+        if qos > 0 and self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client._client.ack(mid, qos)
+
+    # -- the two tasks -----------------------------------------------------
+    async def _reader(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            self.stats.received += 1
+            payload = (
+                message.payload
+                if isinstance(message.payload, bytes | bytearray)
+                else str(message.payload or "").encode()
+            )
+            item = decode_inbound(str(message.topic), bytes(payload), self.limits, self.patterns)
+            inbound = _Inbound(item, message.mid, message.qos)
+            try:
+                self.inbox.put_nowait(inbound)
+            except asyncio.QueueFull:
+                # Shed the newest: what is queued is older and already waited;
+                # the sender of this one hears at once and can retry.
+                self.stats.shed += 1
+                log.warning("inbox full (%d): shedding %s", self.inbox.maxsize, _describe(item))
+                outcome = self.engine.overloaded(item, time.time())
+                await self._deliver(outcome)
+                self._ack(message.mid, message.qos)
+
+    async def _worker(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            inbound = await self.inbox.get()
+            try:
+                await self._handle(loop, inbound)
+            finally:
+                self.inbox.task_done()
+
+    async def _handle(self, loop: asyncio.AbstractEventLoop, inbound: _Inbound) -> None:
+        item = inbound.item
+        key = item.dedupe_key if isinstance(item, Utterance) else None
+        done = self.journal.state(key) if (self.journal and key) else None
+        if done == "answered":
+            self.stats.duplicates += 1
+            log.info("duplicate %s: already answered, not acting again", key)
+            self._ack(inbound.mid, inbound.qos)
+            return
+        replay = done == "acted"
+        outcome = await loop.run_in_executor(
+            self.pool, self.engine.handle, item, time.time(), replay
+        )
+        if self.journal and key and not replay and outcome.actions:
+            self.journal.mark(key, "acted")
+        await self._deliver(outcome)
+        if self.journal and key:
+            self.journal.mark(key, "answered")
+        self.stats.handled += 1
+        self.stats.by_status[outcome.result.status] = (
+            self.stats.by_status.get(outcome.result.status, 0) + 1
+        )
+        self._ack(inbound.mid, inbound.qos)
+
+    async def _deliver(self, outcome: Outcome) -> None:
+        publishes = [self._publish(a.topic, a.payload) for a in outcome.commands]
+        if publishes:
+            await asyncio.gather(*publishes)
+        for topic, payload in outcome.extra_messages:
+            await self._publish(topic, payload)
+        await self._publish(outcome.result_topic, outcome.result.to_json())
+        if outcome.result.status == "error":
+            self.stats.errors += 1
+        if self.on_outcome is not None:
+            await self.on_outcome(outcome)
+
+    async def _ticker(self) -> None:
+        """systemd watchdog and the container heartbeat, from the event loop:
+        if the loop hangs, both stop and the supervisor restarts us."""
+        interval = self.notifier.watchdog_interval_s()
+        period = min(10.0, interval / 2) if interval else 10.0
+        while True:
+            self.notifier.watchdog()
+            if self.health_file and self.connected.is_set():
+                with contextlib.suppress(OSError):
+                    Path(self.health_file).touch()
+            if self.journal:
+                self.journal.prune(time.time())
+            await asyncio.sleep(period)
+
+    # -- lifecycle ---------------------------------------------------------
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, self.stopping.set)
+        self.notifier.ready()
+        worker = asyncio.create_task(self._worker(), name="edged-worker")
+        ticker = asyncio.create_task(self._ticker(), name="edged-ticker")
+        delay = self.cfg.mqtt.reconnect_min_s
+        try:
+            while not self.stopping.is_set():
+                try:
+                    await self._session()
+                    delay = self.cfg.mqtt.reconnect_min_s
+                except aiomqtt.MqttError as e:
+                    self.connected.clear()
+                    self._client = None
+                    if self.stopping.is_set():
+                        break
+                    msg = _explain(e)
+                    self.notifier.status(f"broker unreachable: {msg}")
+                    wait = random.uniform(
+                        delay / 2, delay
+                    )  # jitter: no thundering herd after a broker restart
+                    log.warning("MQTT: %s; reconnecting in %.1f s", msg, wait)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.stopping.wait(), timeout=wait)
+                    delay = min(delay * 2, self.cfg.mqtt.reconnect_max_s)
+        finally:
+            worker.cancel()
+            ticker.cancel()
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            if self.health_file:
+                with contextlib.suppress(OSError):
+                    Path(self.health_file).unlink()
+            if self.journal:
+                self.journal.close()
+        log.info(
+            "stopped: received %d, handled %d, duplicates %d, shed %d",
+            self.stats.received,
+            self.stats.handled,
+            self.stats.duplicates,
+            self.stats.shed,
+        )
+        return 0
+
+    async def _session(self) -> None:
+        client = self._client_for()
+        async with client:
+            self._client = client
+            await client.publish(self.cfg.topics.status, b"online", qos=1, retain=True)
+            for topic in subscription_topics(self.cfg):
+                await client.subscribe(topic, qos=self.cfg.mqtt.qos)
+            self.connected.set()
+            self.online_at = time.time()
+            self.notifier.status(f"online: {self.cfg.mqtt.host}:{self.cfg.mqtt.port}")
+            log.info(
+                "online: %s:%d, listening on %s",
+                self.cfg.mqtt.host,
+                self.cfg.mqtt.port,
+                ", ".join(subscription_topics(self.cfg)),
+            )
+            reader = asyncio.create_task(self._reader(client), name="edged-reader")
+            stop = asyncio.create_task(self.stopping.wait())
+            done, _ = await asyncio.wait({reader, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if reader in done:
+                stop.cancel()
+                reader.result()  # raises the MqttError that ended the session
+                return
+            # SIGTERM: no new work, finish what was taken, say goodbye.
+            self.notifier.stopping()
+            log.info("stopping: draining %d queued utterances", self.inbox.qsize())
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.inbox.join(), timeout=10)
+            await client.publish(self.cfg.topics.status, b"offline", qos=1, retain=True)
+            self.connected.clear()
+
+
+def _describe(item: Utterance | InboundError) -> str:
+    return f"id={item.id} site={item.site}"
+
+
+def _explain(e: aiomqtt.MqttError) -> str:
+    text = str(e)
+    low = text.lower()
+    if (
+        "not authorized" in low
+        or "bad user name or password" in low
+        or "code:5" in low
+        or "code:135" in low
+        or "code:134" in low
+    ):
+        return f"the broker refused the credentials ({text}): check mqtt.username and the password"
+    if "certificate" in low or "ssl" in low:
+        return f"TLS failed ({text}): check mqtt.tls.ca_file and the broker's certificate"
+    return text
+
+
+def run_daemon(config_path: Path) -> int:
+    try:
+        cfg = load_config(config_path)
+    except ConfigError as e:
+        print(f"edged: {config_path}: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    from edged.nlu.model import ModelLoadError
+
+    try:
+        engine = Engine.from_config(cfg)
+    except ModelLoadError as e:
+        print(f"edged: cannot load the NLU model: {e}", file=sys.stderr)
+        return EXIT_MODEL
+    journal = Journal.open_default(cfg)
+    daemon = Daemon(cfg, engine, journal)
+    try:
+        import uvloop
+
+        return uvloop.run(daemon.run())
+    except ImportError:  # pragma: no cover - non-Linux development machines
+        return asyncio.run(daemon.run())
+
+
+__all__ = ["Daemon", "run_daemon", "subscription_topics"]
