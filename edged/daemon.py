@@ -57,6 +57,7 @@ class _Inbound:
     item: Utterance | InboundError
     mid: int
     qos: int
+    session: int  # which connection it came in on
 
 
 def _tls_params(cfg: Config) -> aiomqtt.TLSParameters | None:
@@ -101,6 +102,7 @@ class Daemon:
         self._client: aiomqtt.Client | None = None
         self.health_file = os.environ.get("EDGED_HEALTH_FILE")
         self.on_outcome: Callable[[Outcome], Awaitable[None]] | None = None
+        self._session_no = 0
 
     # -- MQTT ------------------------------------------------------------
     def _client_for(self) -> aiomqtt.Client:
@@ -155,7 +157,7 @@ class Daemon:
                 else str(message.payload or "").encode()
             )
             item = decode_inbound(str(message.topic), bytes(payload), self.limits, self.patterns)
-            inbound = _Inbound(item, message.mid, message.qos)
+            inbound = _Inbound(item, message.mid, message.qos, self._session_no)
             try:
                 self.inbox.put_nowait(inbound)
             except asyncio.QueueFull:
@@ -172,7 +174,20 @@ class Daemon:
         while True:
             inbound = await self.inbox.get()
             try:
+                if inbound.qos > 0 and inbound.session != self._session_no:
+                    # Taken in on a connection that has since dropped: unacked,
+                    # so the broker sends it again on this one. Handling this
+                    # copy too would answer twice.
+                    continue
                 await self._handle(loop, inbound)
+            except aiomqtt.MqttError as e:
+                # The connection dropped mid-way; the message was not acked
+                # and comes back after the reconnect (the journal knows what
+                # was already done).
+                log.warning("connection lost while handling %s: %s", _describe(inbound.item), e)
+            except Exception:
+                self.stats.errors += 1
+                log.exception("failed to handle %s", _describe(inbound.item))
             finally:
                 self.inbox.task_done()
 
@@ -186,31 +201,55 @@ class Daemon:
             self._ack(inbound.mid, inbound.qos)
             return
         replay = done == "acted"
+        if replay:
+            self.stats.duplicates += 1
         outcome = await loop.run_in_executor(
             self.pool, self.engine.handle, item, time.time(), replay
         )
-        if self.journal and key and not replay and outcome.actions:
-            self.journal.mark(key, "acted")
-        await self._deliver(outcome)
-        if self.journal and key:
-            self.journal.mark(key, "answered")
+        if replay:
+            outcome.result.error = "redelivered after a restart: its device commands went out before and are not repeated"
+        await self._deliver(outcome, key)
         self.stats.handled += 1
-        self.stats.by_status[outcome.result.status] = (
-            self.stats.by_status.get(outcome.result.status, 0) + 1
-        )
+        status = outcome.result.status
+        self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
         self._ack(inbound.mid, inbound.qos)
 
-    async def _deliver(self, outcome: Outcome) -> None:
-        publishes = [self._publish(a.topic, a.payload) for a in outcome.commands]
-        if publishes:
-            await asyncio.gather(*publishes)
-        for topic, payload in outcome.extra_messages:
-            await self._publish(topic, payload)
-        await self._publish(outcome.result_topic, outcome.result.to_json())
+    async def _deliver(self, outcome: Outcome, key: str | None = None) -> None:
+        """Commands, extra messages, then the result, all at QoS 1.
+
+        The journal marks go around the moment the packets are written to the
+        socket, not around the broker's PUBACKs: a packet in the kernel's send
+        buffer still reaches the broker if this process dies, so marking after
+        the write (and before the ack round trip) keeps the window in which a
+        crash could repeat or lose something to microseconds."""
+        journal = self.journal if key else None
+        if journal is not None and key is not None and outcome.commands:
+            journal.mark(key, "acted")
+        tasks = [asyncio.create_task(self._publish(a.topic, a.payload)) for a in outcome.commands]
+        tasks += [asyncio.create_task(self._publish(t, p)) for t, p in outcome.extra_messages]
+        tasks.append(
+            asyncio.create_task(self._publish(outcome.result_topic, outcome.result.to_json()))
+        )
+        await asyncio.sleep(0)  # each publish hands its packet to paho
+        self._flush()
+        if journal is not None and key is not None:
+            journal.mark(key, "answered")
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
         if outcome.result.status == "error":
             self.stats.errors += 1
         if self.on_outcome is not None:
             await self.on_outcome(outcome)
+
+    def _flush(self) -> None:
+        """Write paho's queued packets to the socket now rather than on the
+        event loop's next writable callback."""
+        client = self._client
+        if client is not None:
+            with contextlib.suppress(Exception):
+                client._client.loop_write()
 
     async def _ticker(self) -> None:
         """systemd watchdog and the container heartbeat, from the event loop:
@@ -276,6 +315,7 @@ class Daemon:
     async def _session(self) -> None:
         client = self._client_for()
         async with client:
+            self._session_no += 1
             self._client = client
             await client.publish(self.cfg.topics.status, b"online", qos=1, retain=True)
             for topic in subscription_topics(self.cfg):

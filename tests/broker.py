@@ -59,7 +59,8 @@ class Broker:
                 and "password_file" not in self.extra_conf
                 else ""
             )
-            + "set_tcp_nodelay true\npersistence false\nmax_queued_messages 100000\n"
+            + "set_tcp_nodelay true\nmax_queued_messages 100000\n"
+            + ("" if "persistence true" in self.extra_conf else "persistence false\n")
             + self.extra_conf
         )
         self.log = (self.workdir / "mosquitto.log").open("ab")
@@ -104,6 +105,9 @@ class Probe:
     username: str | None = None
     password: str | None = None
     tls: dict[str, Any] | None = None
+    # > 0: a persistent session, so messages published while this probe is
+    # cut off (a broker restart) are queued for it and nothing is missed.
+    session_expiry: int = 0
 
     def __post_init__(self) -> None:
         self.client = mqtt.Client(
@@ -133,7 +137,18 @@ class Probe:
             self.cond.notify_all()
 
     def connect(self) -> Probe:
-        self.client.connect("127.0.0.1", self.port)
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        props = None
+        if self.session_expiry:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.session_expiry
+        self.client.max_queued_messages_set(0)  # queue everything while disconnected
+        self.client.reconnect_delay_set(0.1, 1)
+        self.client.connect(
+            "127.0.0.1", self.port, clean_start=not self.session_expiry, properties=props
+        )
         self.client.loop_start()
         if not self._subscribed.wait(10):
             raise TimeoutError("probe could not subscribe")
@@ -144,9 +159,17 @@ class Probe:
         with contextlib.suppress(Exception):
             self.client.disconnect()
 
-    def publish(self, topic: str, payload: str | bytes, qos: int = 1, retain: bool = False) -> None:
+    def publish(
+        self,
+        topic: str,
+        payload: str | bytes,
+        qos: int = 1,
+        retain: bool = False,
+        wait: bool = True,
+    ) -> None:
         info = self.client.publish(topic, payload, qos=qos, retain=retain)
-        info.wait_for_publish(10)
+        if wait:
+            info.wait_for_publish(10)
 
     def wait_for(
         self, pred: Callable[[Received], bool], timeout: float = 10.0, count: int = 1
