@@ -316,6 +316,54 @@ class HermesConfig(_Model):
     act: bool = False
 
 
+# --- Home Assistant discovery and metrics (edged.discovery, edged.metrics) ---------
+
+
+class DiscoveryConfig(_Model):
+    """Announce edged to Home Assistant as a device with sensors (docs/integrations.md)."""
+
+    enabled: bool = False
+    prefix: str = "homeassistant"
+    # <prefix>/sensor/<node_id>/<object_id>/config; also the device identifier.
+    node_id: str = "edged"
+    name: str | None = None  # the device's name in Home Assistant (default: node_id)
+    state_topic: str = "edged/state"
+    # Home Assistant publishes "online" here when it starts: announce again.
+    birth_topic: str = "homeassistant/status"
+    support_url: str | None = None
+
+    @field_validator("prefix", "state_topic", "birth_topic")
+    @classmethod
+    def _topics(cls, v: str) -> str:
+        return _check_publish_topic(v)
+
+    @field_validator("node_id")
+    @classmethod
+    def _node_id(cls, v: str) -> str:
+        # Home Assistant's rule for the node_id and object_id topic levels.
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", v):
+            raise ValueError(f"must be letters, digits, _ or - (got {v!r})")
+        return v
+
+    @field_validator("support_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"https?://\S+", v):
+            raise ValueError(f"must be an http(s) URL (got {v!r})")
+        return v
+
+
+class MetricsConfig(_Model):
+    """A Prometheus endpoint (needs the `metrics` extra: prometheus-client)."""
+
+    enabled: bool = False
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=9108, ge=1, le=65535)
+
+
+# --- end of discovery and metrics ----------------------------------------------------
+
+
 class TopicsConfig(_Model):
     utterance: list[Annotated[str, AfterValidator(_check_filter)]] = Field(
         default_factory=lambda: ["edged/utterance", "edged/+/utterance"], min_length=1
@@ -648,18 +696,54 @@ class AreaLayout:
     device_area: Mapping[str, str | None]
 
 
+class CustomPublish(_Model):
+    """One MQTT message a custom intent sends. The topic is fixed here: slot
+    text never becomes part of a topic. The payload may use `{slot}`
+    placeholders (the slot's normalised value, escaped for a JSON string) and
+    `{intent}`, `{site}`, `{text}`."""
+
+    topic: str
+    payload: str = ""
+    retain: bool = False
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, v: str) -> str:
+        if PLACEHOLDER_RE.search(v):
+            raise ValueError(
+                "placeholders are not allowed in a topic: slot text never picks a topic"
+            )
+        return _check_publish_topic(v)
+
+
+class CustomIntentConfig(_Model):
+    """What a custom intent (trained with `edged train --sentences`) does."""
+
+    actions: list[CustomPublish] = Field(min_length=1)
+    # Ask for a spoken "yes" first (same site, policy.confirm_timeout_s).
+    confirm: bool = False
+    # A floor of its own, stricter or looser than policy.confidence_floor.
+    confidence_floor: float | None = Field(default=None, ge=0.0, le=1.0)
+    # Slots that must be present; without them the result is an error naming them.
+    required_slots: list[str] = Field(default_factory=list)
+
+
 class Config(_Model):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     topics: TopicsConfig = Field(default_factory=TopicsConfig)
     nlu: NluConfig = Field(default_factory=NluConfig)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     floors: list[FloorConfig] = Field(default_factory=list)
     areas: list[AreaConfig] = Field(default_factory=list)
     devices: list[DeviceConfig] = Field(default_factory=list)
     # Where the de-duplication journal lives (systemd's StateDirectory wins
     # when set). None keeps it in memory only.
     state_dir: Path | None = None
+    # Intent name -> the MQTT messages it sends (intents from custom sentences).
+    custom_intents: dict[str, CustomIntentConfig] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
@@ -815,6 +899,8 @@ def _all_field_names() -> set[str]:
         TlsConfig,
         TopicsConfig,
         HermesConfig,
+        DiscoveryConfig,
+        MetricsConfig,
         NluConfig,
         PolicyConfig,
         LimitsConfig,

@@ -8,13 +8,18 @@ it is used from one thread at a time.
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from edged.config import Config
+from edged.config import Config, CustomIntentConfig
 from edged.home import (
+    Action,
+    Decision,
     Home,
+    Pending,
     PendingConfirmations,
     RenderError,
     SiteContext,
@@ -22,9 +27,28 @@ from edged.home import (
     render,
     resolve_targets,
 )
+from edged.home.policy import check_utterance
 from edged.messages import ActionOut, InboundError, ResultEvent, Utterance
 from edged.nlu.model import NluModel
 from edged.nlu.types import Parse
+
+# The op of a custom intent's message: topic and payload come from the config.
+CUSTOM_OP = "publish"
+_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
+
+
+def _payload_value(value: Any) -> str:
+    """A slot value as text safe inside a JSON string in a payload template."""
+    if isinstance(value, dict):
+        value = value.get("name", "")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return json.dumps(str(value), ensure_ascii=False)[1:-1]
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    # Unknown placeholders become empty: a slot that was not said.
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), template)
 
 
 @dataclass
@@ -85,22 +109,33 @@ class Engine:
         started = time.perf_counter()
         parse = self.model.parse(item.text)
         t_nlu = time.perf_counter()
-        resolution = resolve_targets(parse, self.home, item.site, self.context, now=now)
-        t_resolve = time.perf_counter()
-        decision = apply_policy(
-            parse,
-            resolution,
-            self.home.devices,
-            self.cfg.policy,
-            now=now,
-            utterance_ts=item.ts,
-            site=item.site,
-            pending=self.pending,
-        )
+        custom = self.cfg.custom_intents.get(parse.intent or "")
+        if custom is not None:
+            decision = self._custom_decision(parse, item, custom, now)
+            t_resolve = time.perf_counter()
+        else:
+            resolution = resolve_targets(parse, self.home, item.site, self.context, now=now)
+            t_resolve = time.perf_counter()
+            decision = apply_policy(
+                parse,
+                resolution,
+                self.home.devices,
+                self.cfg.policy,
+                now=now,
+                utterance_ts=item.ts,
+                site=item.site,
+                pending=self.pending,
+            )
         status, reason = decision.status, decision.reason
         commands: list[ActionOut] = []
         try:
             for action in decision.actions:
+                if action.op == CUSTOM_OP:
+                    p = action.params
+                    commands.append(
+                        ActionOut(action.device_id, CUSTOM_OP, {}, p["topic"], p["payload"])
+                    )
+                    continue
                 device = self.home.device(action.device_id)
                 for topic, payload in render(action, device):
                     commands.append(
@@ -109,8 +144,9 @@ class Engine:
         except RenderError as e:
             status, reason, commands = "error", str(e), []
         t_render = time.perf_counter()
-        if status == "executed" and decision.actions:
-            self.context.remember(item.site, [a.device_id for a in decision.actions], now)
+        touched = [a.device_id for a in decision.actions if a.op != CUSTOM_OP]
+        if status == "executed" and touched:
+            self.context.remember(item.site, touched, now)
         shown = commands
         if status == "needs_confirmation":
             shown = [ActionOut(a.device_id, a.op, dict(a.params), "", "") for a in decision.pending]
@@ -140,6 +176,44 @@ class Engine:
             commands=[] if replay else commands,
             parse=parse,
         )
+
+    def _custom_decision(
+        self, parse: Parse, item: Utterance, custom: CustomIntentConfig, now: float
+    ) -> Decision:
+        """A custom intent: the same checks as built-in ones (stale, yes/no,
+        floor), then its configured messages, after a "yes" if it asks for one."""
+        policy = self.cfg.policy
+        if custom.confidence_floor is not None:
+            policy = policy.model_copy(update={"confidence_floor": custom.confidence_floor})
+        early = check_utterance(
+            parse, policy, now=now, utterance_ts=item.ts, site=item.site, pending=self.pending
+        )
+        if early is not None:
+            return early
+        missing = [n for n in custom.required_slots if parse.slot(n) is None]
+        if missing:
+            return Decision("error", reason=f"{parse.intent} needs {', '.join(missing)}: not heard")
+        values = {
+            s.name: _payload_value(s.value if s.value is not None else s.text) for s in parse.slots
+        }
+        values |= {
+            "intent": parse.intent or "",
+            "site": item.site or "",
+            "text": _payload_value(item.text),
+        }
+        actions = tuple(
+            Action(
+                f"custom:{parse.intent}",
+                CUSTOM_OP,
+                {"topic": m.topic, "payload": _fill(m.payload, values)},
+            )
+            for m in custom.actions
+        )
+        if custom.confirm:
+            prompt = f"Do you want to run {parse.intent}? Say yes to confirm."
+            self.pending.put(item.site, Pending(actions, now + policy.confirm_timeout_s, prompt))
+            return Decision("needs_confirmation", reason=prompt, pending=actions)
+        return Decision("executed", actions=actions)
 
     def describe(self) -> dict[str, Any]:
         return {"devices": len(self.home.devices), "intents": len(self.model.intents)}

@@ -175,6 +175,45 @@ def answer_confirmation(
     return Decision("executed", actions=entry.actions, reason="confirmed")
 
 
+def check_utterance(
+    parse: Parse,
+    policy: PolicyConfig,
+    *,
+    now: float,
+    utterance_ts: float | None,
+    site: str | None,
+    pending: PendingConfirmations,
+    nevermind: bool = False,
+    not_recognized: bool = False,
+) -> Decision | None:
+    """The checks that come before any target: stale, a yes/no answer,
+    nevermind, not recognised, the confidence floor. None: go on.
+    Shared by apply_policy and custom intents (which have no devices)."""
+    if utterance_ts is not None and now - utterance_ts > policy.max_age_s:
+        return Decision(
+            "error",
+            reason=f"stale: {now - utterance_ts:.0f}s old (max {policy.max_age_s:g}s); "
+            "dropped, not executed late",
+        )
+    reply = confirmation_reply(parse.text)
+    if reply is not None:
+        answered = answer_confirmation(reply, site, pending, now)
+        if answered is not None:
+            return answered
+    # Anything else said at this site moves on from what was pending there.
+    pending.discard(site)
+    if parse.intent == "HassNevermind" or nevermind:
+        return Decision("executed", reason="cancelled")
+    if parse.intent is None or not_recognized:
+        return Decision("not_recognized", reason="not recognised")
+    if parse.confidence < policy.confidence_floor:
+        return Decision(
+            "not_recognized",
+            reason=f"confidence {parse.confidence:.2f} below floor {policy.confidence_floor:g}",
+        )
+    return None
+
+
 def apply_policy(
     parse: Parse,
     resolution: Resolution,
@@ -195,28 +234,18 @@ def apply_policy(
     sensitive ops ask for confirmation or are refused per device; the rest
     executes. `devices` is Home.devices.
     """
-    if utterance_ts is not None and now - utterance_ts > policy.max_age_s:
-        return Decision(
-            "error",
-            reason=f"stale: {now - utterance_ts:.0f}s old (max {policy.max_age_s:g}s); "
-            "dropped, not executed late",
-        )
-    reply = confirmation_reply(parse.text)
-    if reply is not None:
-        answered = answer_confirmation(reply, site, pending, now)
-        if answered is not None:
-            return answered
-    # Anything else said at this site moves on from what was pending there.
-    pending.discard(site)
-    if parse.intent == "HassNevermind" or resolution.reason == "nevermind":
-        return Decision("executed", reason="cancelled")
-    if parse.intent is None or resolution.reason == "not_recognized":
-        return Decision("not_recognized", reason="not recognised")
-    if parse.confidence < policy.confidence_floor:
-        return Decision(
-            "not_recognized",
-            reason=f"confidence {parse.confidence:.2f} below floor {policy.confidence_floor:g}",
-        )
+    early = check_utterance(
+        parse,
+        policy,
+        now=now,
+        utterance_ts=utterance_ts,
+        site=site,
+        pending=pending,
+        nevermind=resolution.reason == "nevermind",
+        not_recognized=resolution.reason == "not_recognized",
+    )
+    if early is not None:
+        return early
     if resolution.error is not None:
         return Decision("error", reason=resolution.error)
     if not resolution.actions:
