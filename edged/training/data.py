@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -78,7 +79,7 @@ DEFAULT_COUNTS: dict[str, int] = {
     "HassTurnOn": 2200,
     "HassTurnOff": 2200,
     "HassLightSet": 1500,
-    "HassGetState": 1000,
+    "HassGetState": 2400,
     OUT_OF_SCOPE: 7000,
 }
 DEFAULT_PER_INTENT = 850
@@ -146,12 +147,21 @@ def _sources(own: list[dict[str, Any]], extra: list[dict[str, Any]]) -> list[_So
 _TAG_WEIGHTS = {"ha": 1.0, "own": 1.0, "ha-oos": 0.5}
 
 
+# Home Assistant's state questions cover sensor classes ours do not.
+_LABEL_TAG_WEIGHTS = {"HassGetState": {"ha": 2.5}}
+
+
 def _pick_source(
     rng: random.Random, groups: list[tuple[_Source, list[Any]]]
 ) -> tuple[_Source, list[Any]]:
     tags = sorted({src.tag for src, _ in groups})
-    tag = rng.choices(tags, weights=[_TAG_WEIGHTS.get(t, 1.0) for t in tags])[0]
-    return rng.choice([g for g in groups if g[0].tag == tag])
+    weights = {**_TAG_WEIGHTS, **_LABEL_TAG_WEIGHTS.get(groups[0][0].label or "", {})}
+    tag = rng.choices(tags, weights=[weights.get(t, 1.0) for t in tags])[0]
+    same = [g for g in groups if g[0].tag == tag]
+    # Within a kind of source, a file with more templates is drawn more often,
+    # but sub-linearly, so a short file of special cases is not drowned out.
+    sizes = [math.sqrt(sum(len(sentences) for _, sentences in g[1])) for g in same]
+    return rng.choices(same, weights=sizes)[0]
 
 
 def _relabel(src: _Source, values: dict[str, Any]) -> str:

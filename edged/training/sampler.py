@@ -232,7 +232,8 @@ class TemplateSampler:
             w.emit(_number_text(rng, value, slot_list.type), label)
             w.values[ref.slot_name] = value * (slot_list.multiplier or 1)
         elif isinstance(slot_list, WildcardSlotList) or slot_list is None:
-            text = rng.choice(_FILLER_WILDCARD)
+            pool = _ZONES if ref.list_name == "zone" else _FILLER_WILDCARD
+            text = rng.choice(pool)
             w.emit(text, label)
             w.values[ref.slot_name] = text
         else:  # pragma: no cover
@@ -341,3 +342,6 @@ def tag_domain_words(text: str, spans: list[tuple[int, int, str]]) -> list[tuple
 
 def load_intents_yaml(data: Mapping[str, Any]) -> Intents:
     return Intents.from_dict(dict(data))
+
+# Places a person can be: Home Assistant's {zone} wildcard ("is Ada at home").
+_ZONES = ("home", "work", "school", "the office", "the gym", "grandma's", "the shops", "uni")

@@ -316,7 +316,43 @@ HEADS: dict[str, tuple[str, ...]] = {
         "leak sensor",
         "smoke detector",
         "weather station",
+        "power meter",
+        "energy meter",
+        "humidity sensor",
+        "air quality sensor",
+        "rain gauge",
+        "water meter",
+        "solar inverter",
+        "battery",
+        "co2 sensor",
     ),
+    # Home Assistant's state questions name many things that are not lights or
+    # plugs: phones, detectors, people's devices.
+    "binary_sensor": (
+        "phone",
+        "battery",
+        "door",
+        "window",
+        "motion",
+        "leak sensor",
+        "smoke detector",
+        "co detector",
+        "gas sensor",
+        "occupancy",
+        "water sensor",
+        "doorbell",
+        "garage door sensor",
+        "presence",
+        "vibration sensor",
+        "freezer alarm",
+        "pet door",
+        "mailbox",
+        "siren",
+        "tablet",
+        "laptop",
+    ),
+    "device_tracker": ("phone", "car", "tablet", "watch", "keys", "laptop", "bike"),
+    "person": ("dad", "mum", "mom", "grandma", "the kids", "the dog walker"),
 }
 
 QUALITIES = [
@@ -486,11 +522,37 @@ def pick_domain(rng: random.Random) -> str:
     return rng.choices(domains, weights=[DOMAIN_WEIGHTS[d] for d in domains])[0]
 
 
+SUFFIXES = [
+    "left",
+    "right",
+    "north",
+    "south",
+    "east",
+    "west",
+    "1",
+    "2",
+    "3",
+    "4",
+    "one",
+    "two",
+    "top",
+    "bottom",
+    "main",
+    "big",
+    "small",
+]
+
+
 def make_name(rng: random.Random, domain: str | None = None) -> str:
     """A device name fitting `domain` (any domain when None)."""
     domain = domain if domain in HEADS else pick_domain(rng)
+    if domain == "person" and rng.random() < 0.7:
+        return rng.choice(FIRST_NAMES)
     head = rng.choice(HEADS[domain])
     r = rng.random()
+    if r < 0.06:
+        # a qualifier after the noun: "curtain left", "lamp 2"
+        return f"{head} {rng.choice(SUFFIXES)}"
     if r < 0.12:
         return head
     if r < 0.42:

@@ -1,0 +1,101 @@
+"""Your own intents, end to end: a sentences file -> `edged train` (a few
+steps) -> a model directory the daemon loads -> the configured MQTT action,
+through a real Mosquitto. And bad sentence files give errors naming the line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.broker import Broker, Probe
+from tests.integration.conftest import REPO, DaemonProcess, base_config
+
+pytest.importorskip("torch")
+
+SENTENCES = textwrap.dedent(
+    """\
+    language: en
+    intents:
+      FeedFish:
+        data:
+          - sentences:
+              - "feed the fish"
+              - "(give|get) the fish [some] (food|dinner|breakfast)"
+              - "fish (food|feeding) time"
+              - "time to feed the (fish|goldfish)"
+              - "[please] feed [the] goldfish [now]"
+      GoodNight:
+        data:
+          - sentences:
+              - "good night"
+              - "(i'm|we're) going to bed"
+              - "bed time"
+              - "night night [everyone]"
+              - "time for bed"
+    """
+)
+
+
+def edged(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edged.cli", *args], capture_output=True, text=True, cwd=REPO, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def custom_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("custom")
+    (work / "mine.yaml").write_text(SENTENCES)
+    out = work / "model"
+    r = edged("train", "--sentences", str(work / "mine.yaml"), "--only", "--out", str(out),
+              "--per-intent", "150", "--max-steps", "80", "--epochs", "1", "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "model written to" in r.stdout and "INT8 intent" in r.stdout
+    labels = json.loads((out / "labels.json").read_text())
+    assert {"FeedFish", "GoodNight", "OutOfScope"} <= set(labels["intents"])
+    return out
+
+
+def test_custom_intent_trains_loads_and_acts(custom_model: Path, broker: Broker, tmp_path: Path) -> None:
+    cfg = base_config(broker.port, state_dir=str(tmp_path / "state"))
+    cfg["mqtt"]["client_id"] = "edged-custom"
+    cfg["topics"] = {"utterance": ["custom/utterance"], "result": "custom/result", "status": "custom/status"}
+    cfg["nlu"] = {"model_dir": str(custom_model)}
+    cfg["custom_intents"] = {
+        "FeedFish": {"actions": [{"topic": "cmnd/fish_feeder/POWER", "payload": "ON"}]},
+        "GoodNight": {"actions": [{"topic": "home/scene/set", "payload": '{"scene": "good_night"}'}]},
+    }
+    d = DaemonProcess(cfg, tmp_path).start()
+    p = Probe(broker.port, ("custom/#", "cmnd/fish_feeder/#", "home/scene/#")).connect()
+    try:
+        d.wait_online(p)
+        p.publish("custom/utterance", json.dumps({"text": "feed the fish", "id": "f1"}))
+        assert p.wait_for(lambda m: m.topic == "cmnd/fish_feeder/POWER")[0].payload == b"ON"
+        r = json.loads(p.wait_for(lambda m: m.topic == "custom/result")[0].payload)
+        assert r["status"] == "executed" and r["intent"] == "FeedFish", r
+    finally:
+        p.close()
+        d.stop()
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("intents:\n  FeedFish:\n    data:\n      - sentences:\n          - \"feed the fish\n", "line"),
+        ("intents:\n  FeedFish:\n    data:\n      - sentences:\n          - \"feed the (fish\"\n", ":5: intent FeedFish: cannot parse template"),
+        ("intents:\n  FeedFish:\n    data:\n      - sentences:\n          - \"feed the {fishtype}\"\n", ":5: intent FeedFish: list {fishtype} is not defined"),
+        ("intents:\n  FeedFish:\n    data:\n      - sentences:\n          - \"feed <my_rule> fish\"\n", ":5: intent FeedFish: expansion rule <my_rule> is not defined"),
+        ("just: words\n", "expected a mapping with an 'intents:' section"),
+    ],
+)
+def test_bad_sentence_files_name_the_line(tmp_path: Path, content: str, expected: str) -> None:
+    f = tmp_path / "bad.yaml"
+    f.write_text(content)
+    r = edged("train", "--sentences", str(f), "--only", "--out", str(tmp_path / "never"))
+    assert r.returncode != 0
+    assert expected in r.stderr, r.stderr
+    assert str(f) in r.stderr
+    assert not (tmp_path / "never").exists()
