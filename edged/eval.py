@@ -12,6 +12,7 @@ name ("bedroom lamp") resolve to the same device, so either form matches.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections import Counter
@@ -101,13 +102,20 @@ def pred_slots(parse: Parse) -> set[tuple[str, Any]]:
 
 def _device_equivalents(parse: Parse) -> set[tuple[str, Any]]:
     """Other spellings of the same target: area + kind word <-> name."""
-    area = parse.slot("area")
-    domain = parse.slot("domain") or parse.slot("device_class")
     name = parse.slot("name")
     alt: set[tuple[str, Any]] = set()
-    if area and domain:
-        lo, hi = sorted((area, domain), key=lambda s: s.start)
-        alt.add(("name", tidy(parse.text[lo.start : hi.end])))
+    # Adjacent target words read as one name: "office" + "thermostat",
+    # "bedroom" (area) + "lamp" (domain).
+    targets = sorted(
+        (s for s in parse.slots if s.name in ("name", "area", "domain", "device_class")),
+        key=lambda s: s.start,
+    )
+    for a, b in itertools.pairwise(targets):
+        if not parse.text[a.end : b.start].strip() and {a.name, b.name} & {
+            "domain",
+            "device_class",
+        }:
+            alt.add(("name", tidy(parse.text[a.start : b.end])))
     if name:
         words = tidy(name.text).split()
         for k in range(1, len(words)):

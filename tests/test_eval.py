@@ -1,0 +1,58 @@
+from edged.eval import Row, _device_equivalents, gold_slots, operation_of, pred_slots, score_slots
+from edged.nlu.types import Parse, Slot
+
+
+def _p(text: str, intent: str | None, *slots: tuple[str, str]) -> Parse:
+    out = []
+    for name, words in slots:
+        i = text.index(words)
+        out.append(Slot(name, words, i, i + len(words), None))
+    return Parse(text, intent, 0.99, tuple(out))
+
+
+def test_gold_values_are_normalised_and_unsaid_context_is_left_out() -> None:
+    row = Row(
+        "set the bedroom lamp brightness to 50%",
+        "HassLightSet",
+        [
+            {"name": "name", "value": "Bedroom Lamp", "start": None, "end": None},
+            {"name": "brightness", "value": "50", "start": 35, "end": 37},
+            {
+                "name": "area",
+                "value": "Office",
+                "start": None,
+                "end": None,
+            },  # the satellite's, not said
+            {"name": "domain", "value": "light", "start": None, "end": None},  # not scored
+        ],
+    )
+    assert gold_slots(row) == {("name", "bedroom lamp"), ("brightness", 50)}
+
+
+def test_area_plus_kind_word_matches_a_name() -> None:
+    p = _p(
+        "set the bedroom lamp brightness to 50%",
+        "HassLightSet",
+        ("area", "bedroom"),
+        ("domain", "lamp"),
+        ("brightness", "50%"),
+    )
+    gold = {("name", "bedroom lamp"), ("brightness", 50)}
+    pred = pred_slots(p)
+    assert pred == {("area", "bedroom"), ("brightness", 50)}
+    assert score_slots(gold, pred, _device_equivalents(p)) == (2, 2, 2)
+
+
+def test_a_wrong_slot_is_not_excused() -> None:
+    p = _p("turn on the kitchen light", "HassTurnOn", ("area", "kitchen"))
+    gold = {("area", "living room")}
+    assert score_slots(gold, pred_slots(p), _device_equivalents(p)) == (0, 1, 1)
+
+
+def test_turn_on_a_vacuum_is_the_vacuum_start_operation() -> None:
+    assert (
+        operation_of(_p("turn on the vacuum cleaner", "HassTurnOn", ("name", "vacuum cleaner")))
+        == "HassVacuumStart"
+    )
+    assert operation_of(_p("turn on the lamp", "HassTurnOn", ("domain", "lamp"))) == "HassTurnOn"
+    assert operation_of(_p("blah", None)) == "OutOfScope"
