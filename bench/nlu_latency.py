@@ -47,15 +47,23 @@ def pct(xs: list[float], q: float) -> float:
 
 
 def run(
-    model_dir: Path | None, threads: list[int], runs: int, n: int
+    model_dir: Path | None,
+    threads: list[int],
+    runs: int,
+    n: int,
+    samples: dict[str, list[float]] | None = None,
 ) -> dict[str, dict[str, float]]:
+    """Median over `runs` of each run's p50/p99. With `samples`, the latencies
+    of the last run are stored there under `threads_<t>` (for plots)."""
     results: dict[str, dict[str, float]] = {}
     for t in threads:
         model = NluModel(model_dir, threads=t)
-        measure(model, 200)  # warm up
+        measure(model, min(200, n))  # warm up
         p50s, p99s = [], []
         for r in range(runs):
             xs = measure(model, n)
+            if samples is not None:
+                samples[f"threads_{t}"] = xs
             p50s.append(pct(xs, 0.5))
             p99s.append(pct(xs, 0.99))
             print(f"threads={t} run {r + 1}: p50 {p50s[-1]:.3f} ms  p99 {p99s[-1]:.3f} ms")

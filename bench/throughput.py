@@ -1,0 +1,144 @@
+"""Throughput: the highest sustained utterances/s at QoS 1 with nothing lost.
+
+    python bench/throughput.py [--model DIR] [--rates 100 200 400 600 800 1000] [--seconds 5]
+
+Against a running daemon (see bench/e2e.py), the offered rate steps up; at
+each step utterances are published at QoS 1 on a fixed schedule for a few
+seconds, then the bench waits for the stragglers. A step passes when every
+utterance got a result that is not the overload error (nothing lost, nothing
+shed) and the daemon kept up: the last result came within
+`max(0.25 s, 5% of the step)` of the last publish, so no backlog was growing.
+The ramp stops at the first step that fails. The utterances cycle through
+bench/utterances.jsonl (commands, misses and chatter, as a real mix).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+if str(BENCH) not in sys.path:
+    sys.path.insert(0, str(BENCH))
+
+import e2e  # noqa: E402
+
+RATES = (100, 200, 400, 600, 800, 1000, 1200)
+OK_STATUSES = frozenset({"executed", "not_recognized", "needs_confirmation", "refused"})
+
+
+def run_step(
+    client: e2e.BenchClient,
+    texts: Sequence[str],
+    rate: float,
+    seconds: float,
+    drain_s: float = 10.0,
+) -> dict[str, Any]:
+    n = max(1, int(rate * seconds))
+    tag = uuid.uuid4().hex[:6]
+    rids = [f"tp{tag}-{i}" for i in range(n)]
+    sent_at: list[float] = []
+    start = time.perf_counter()
+    for i, rid in enumerate(rids):
+        due = start + i / rate
+        while True:
+            now = time.perf_counter()
+            if now >= due:
+                break
+            if due - now > 0.002:
+                time.sleep(due - now - 0.001)
+        sent_at.append(client.say(texts[i % len(texts)], rid))
+    last_send = time.perf_counter()
+    client.wait_results(rids, drain_s)
+    with client.lock:
+        got = {r: client.results[r] for r in rids if r in client.results}
+    statuses = Counter(status for _, status in got.values())
+    ok = sum(c for s, c in statuses.items() if s in OK_STATUSES)
+    lat = [(got[r][0] - t) * 1e3 for r, t in zip(rids, sent_at, strict=True) if r in got]
+    last_result = max((t for t, _ in got.values()), default=last_send)
+    lag = last_result - last_send
+    kept_up = lag <= max(0.25, 0.05 * seconds)
+    lost = n - ok
+    send_span = last_send - start
+    return {
+        "offered_per_s": rate,
+        "sent": n,
+        "results": len(got),
+        "ok": ok,
+        "lost": lost,
+        "statuses": dict(statuses),
+        "send_rate_per_s": round(n / send_span, 1) if send_span > 0 else None,
+        "achieved_per_s": round(ok / (last_result - start), 1) if last_result > start else None,
+        "lag_after_last_send_s": round(lag, 3),
+        "kept_up": kept_up,
+        "passed": lost == 0 and kept_up,
+        "p50_ms": round(e2e.pct(lat, 0.5), 3) if lat else None,
+        "p99_ms": round(e2e.pct(lat, 0.99), 3) if lat else None,
+        "max_ms": round(max(lat), 3) if lat else None,
+    }
+
+
+def measure_throughput(
+    client: e2e.BenchClient,
+    texts: Sequence[str],
+    rates: Sequence[float] = RATES,
+    seconds: float = 5.0,
+    log: Any = print,
+) -> dict[str, Any]:
+    steps = []
+    best: dict[str, Any] | None = None
+    for rate in rates:
+        step = run_step(client, texts, rate, seconds)
+        steps.append(step)
+        log(
+            f"  {rate:5.0f}/s offered: sent {step['sent']}, ok {step['ok']}, lost {step['lost']}, "
+            f"lag {step['lag_after_last_send_s']} s, p50 {step['p50_ms']} ms, p99 {step['p99_ms']} ms"
+            + ("" if step["passed"] else "  <- not sustained")
+        )
+        if not step["passed"]:
+            break
+        best = step
+        time.sleep(0.5)
+    return {
+        "throughput_per_s": best["offered_per_s"] if best else 0,
+        "p99_ms_at_throughput": best["p99_ms"] if best else None,
+        "p50_ms_at_throughput": best["p50_ms"] if best else None,
+        "step_seconds": seconds,
+        "ceiling_reached": bool(steps) and not steps[-1]["passed"],
+        "steps": steps,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--model", type=Path, default=None)
+    ap.add_argument("--rates", type=float, nargs="+", default=list(RATES))
+    ap.add_argument("--seconds", type=float, default=5.0)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, e2e.running_broker(Path(tmp)) as broker:
+        client = e2e.BenchClient(broker.port, ("edged/result", "bench/+/status")).connect()
+        d = e2e.Daemon(broker.port, Path(tmp), args.model).start()
+        try:
+            d.wait_online(client)
+            d.wait_ready(client)
+            res = measure_throughput(client, e2e.all_texts(), args.rates, args.seconds)
+            print(json.dumps({k: v for k, v in res.items() if k != "steps"}, indent=2))
+            print(statistics.median([s["p50_ms"] for s in res["steps"] if s["p50_ms"]]))
+        finally:
+            d.stop()
+            client.close()
+
+
+if __name__ == "__main__":
+    main()
