@@ -136,8 +136,10 @@ def _sources(own: list[dict[str, Any]], extra: list[dict[str, Any]]) -> list[_So
     sources += [_Source(ha, name, OUT_OF_SCOPE, "ha-oos") for name in HA_OUT_OF_SCOPE]
     for doc in own + extra:
         merged = _merge(ha, doc)
+        # A file carrying Home Assistant's own templates says so and is drawn as one.
+        tag = str(doc.get("edged_source", "own"))
         for name in merged.intents:
-            sources.append(_Source(merged, name, name, "own"))
+            sources.append(_Source(merged, name, name, tag))
     return [s for s in sources if s.intent in s.intents.intents]
 
 
