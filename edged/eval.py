@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from edged.nlu.schema import OUT_OF_SCOPE
+from edged.nlu.schema import OUT_OF_SCOPE, SLOTS
 from edged.nlu.types import Parse
 from edged.nlu.values import PERCENT_SLOTS, domain_for, normalise_value, tidy
 
@@ -60,6 +60,9 @@ def read_rows(path: Path) -> list[Row]:
 
 
 def _norm(name: str, value: Any) -> Any:
+    if isinstance(value, str) and name not in SLOTS:
+        # Another schema's slot (SNIPS, a user's dataset): the words as they are.
+        return " ".join(value.lower().split())
     if isinstance(value, str):
         v = normalise_value(name, value)
         if isinstance(v, dict):  # colours compare by name
@@ -77,8 +80,17 @@ def _said(text: str, value: str) -> bool:
     return bool(v) and re.search(rf"(?<!\w){re.escape(v)}(?!\w)", tidy(text)) is not None
 
 
+def scored_slots(slot_names: Iterable[str] | None) -> frozenset[str]:
+    """edged's own schema is scored on SCORED_SLOTS; a model trained on
+    another schema (SNIPS, a user's dataset) on all of its slots."""
+    if slot_names is None:
+        return SCORED_SLOTS
+    names = frozenset(slot_names)
+    return SCORED_SLOTS & names if "domain" in names and "area" in names else names
+
+
 def gold_slots(row: Row, slot_names: Iterable[str] | None = None) -> set[tuple[str, Any]]:
-    allowed = SCORED_SLOTS if slot_names is None else SCORED_SLOTS & set(slot_names)
+    allowed = scored_slots(slot_names)
     out = set()
     for s in row.slots:
         name, value = s["name"], s["value"]
@@ -92,12 +104,9 @@ def gold_slots(row: Row, slot_names: Iterable[str] | None = None) -> set[tuple[s
     return out
 
 
-def pred_slots(parse: Parse) -> set[tuple[str, Any]]:
-    out = set()
-    for s in parse.slots:
-        if s.name in SCORED_SLOTS:
-            out.add((s.name, _norm(s.name, s.text)))
-    return out
+def pred_slots(parse: Parse, slot_names: Iterable[str] | None = None) -> set[tuple[str, Any]]:
+    allowed = scored_slots(slot_names)
+    return {(s.name, _norm(s.name, s.text)) for s in parse.slots if s.name in allowed}
 
 
 def _device_equivalents(parse: Parse) -> set[tuple[str, Any]]:
@@ -172,6 +181,7 @@ def evaluate_rows(
     `restrict`, rows whose (mapped) intent the model does not know are skipped.
     """
     known = set(model.intents)
+    model_slots = getattr(getattr(model, "info", None), "slots", None)
     n = correct = frames = 0
     tp = n_pred = n_gold = 0
     confusion: Counter[tuple[str, str]] = Counter()
@@ -187,8 +197,8 @@ def evaluate_rows(
         n += 1
         ok = pred_intent == gold_intent
         correct += ok
-        g = gold_slots(row, getattr(getattr(model, "info", None), "slots", None))
-        p = pred_slots(parse) if ok else set()
+        g = gold_slots(row, model_slots)
+        p = pred_slots(parse, model_slots) if ok else set()
         a, b, c = score_slots(g, p, _device_equivalents(parse))
         tp, n_pred, n_gold = tp + a, n_pred + b, n_gold + c
         frame_ok = ok and a == c and b == a
