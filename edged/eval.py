@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from edged.nlu.schema import OUT_OF_SCOPE, SLOTS
-from edged.nlu.types import Parse
+from edged.nlu.types import Parse, Slot
 from edged.nlu.values import PERCENT_SLOTS, domain_for, normalise_value, tidy
 
 # Slots scored against gold: the ones that pick devices and carry values.
@@ -104,43 +104,71 @@ def gold_slots(row: Row, slot_names: Iterable[str] | None = None) -> set[tuple[s
     return out
 
 
+# "in the home": every area, as the resolver reads it, not an area called "home".
+_WHOLE_HOME = frozenset(
+    {"home", "house", "whole house", "whole home", "everywhere", "apartment", "flat"}
+)
+
+
 def pred_slots(parse: Parse, slot_names: Iterable[str] | None = None) -> set[tuple[str, Any]]:
     allowed = scored_slots(slot_names)
-    return {(s.name, _norm(s.name, s.text)) for s in parse.slots if s.name in allowed}
+    return {
+        (s.name, _norm(s.name, s.text))
+        for s in parse.slots
+        if s.name in allowed and not (s.name == "area" and tidy(s.text) in _WHOLE_HOME)
+    }
 
 
-def _device_equivalents(parse: Parse) -> set[tuple[str, Any]]:
-    """Other spellings of the same target: area + kind word <-> name."""
+def _device_equivalents(parse: Parse) -> dict[tuple[str, Any], set[tuple[str, Any]]]:
+    """Other spellings of the same target, each with the predicted slots it
+    stands for: area + kind word <-> name, area + name <-> one name, a lone
+    kind word <-> the one device of that kind."""
     name = parse.slot("name")
-    alt: set[tuple[str, Any]] = set()
-    # Adjacent target words read as one name: "office" + "thermostat",
-    # "bedroom" (area) + "lamp" (domain).
+    alt: dict[tuple[str, Any], set[tuple[str, Any]]] = {}
+
+    def key(s: Slot) -> tuple[str, Any]:
+        return (s.name, _norm(s.name, s.text))
+
     targets = sorted(
         (s for s in parse.slots if s.name in ("name", "area", "domain", "device_class")),
         key=lambda s: s.start,
     )
+    kinds = {"domain", "device_class"}
     for a, b in itertools.pairwise(targets):
-        if not parse.text[a.end : b.start].strip() and {a.name, b.name} & {
-            "domain",
-            "device_class",
-        }:
-            alt.add(("name", tidy(parse.text[a.start : b.end])))
+        if parse.text[a.end : b.start].strip():
+            continue
+        if {a.name, b.name} & kinds or {a.name, b.name} == {"area", "name"}:
+            # "bedroom" + "lamp": one name, "Bedroom Lamp"
+            alt[("name", tidy(parse.text[a.start : b.end]))] = {key(a), key(b)}
+        if a.name == "name" and b.name in kinds:
+            # "kitchen" (name) + "lights": the kitchen's lights
+            alt[("area", tidy(a.text))] = {key(a)}
     if name:
         words = tidy(name.text).split()
         for k in range(1, len(words)):
-            alt.add(("area", " ".join(words[:k])))
+            alt[("area", " ".join(words[:k]))] = {key(name)}
+    else:
+        # A kind word alone names the one device of that kind: "skip on the TV".
+        for s in targets:
+            if s.name in kinds:
+                alt[("name", tidy(s.text))] = {key(s)}
     return alt
 
 
 def score_slots(
-    gold: set[tuple[str, Any]], pred: set[tuple[str, Any]], alt: set[tuple[str, Any]]
+    gold: set[tuple[str, Any]],
+    pred: set[tuple[str, Any]],
+    alt: dict[tuple[str, Any], set[tuple[str, Any]]],
 ) -> tuple[int, int, int]:
     """(true positives, predicted, gold). A gold slot missed as spelled but
-    matched by a device-equivalent spelling counts; the predicted slot it
-    stands in for then is that match, not an extra."""
-    matched_alt = {g for g in gold - pred if g in alt}
-    tp = len(gold & pred) + len(matched_alt)
-    return tp, max(len(pred), tp), len(gold)
+    matched by a device-equivalent spelling counts once, in place of the
+    predicted slots that spell it."""
+    matched = [g for g in gold - pred if g in alt]
+    consumed: set[tuple[str, Any]] = set()
+    for g in matched:
+        consumed |= alt[g] - gold
+    tp = len(gold & pred) + len(matched)
+    return tp, max(len(pred - consumed) + len(matched), tp), len(gold)
 
 
 def evaluate_examples(model: Parser, examples: Sequence[Any]) -> dict[str, Any]:
