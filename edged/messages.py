@@ -172,7 +172,7 @@ def decode_inbound(
     if not stripped:
         return fail('empty payload: expected text or JSON {"text": ...}')
     own_id = False
-    if stripped.startswith("{"):
+    if stripped[0] in "{[":  # JSON (an array is an error below, not text)
         if not _json_depth_ok(stripped, limits.max_json_depth):
             return fail(f"JSON nested deeper than {limits.max_json_depth} levels")
         try:
