@@ -1,4 +1,4 @@
-"""The `edged` command: run, check-config, parse, eval, train."""
+"""The `edged` command: run, check-config, parse, eval, train, discovery."""
 
 from __future__ import annotations
 
@@ -47,6 +47,17 @@ def _parser() -> argparse.ArgumentParser:
 
     chk = sub.add_parser("check-config", help="validate a configuration file without connecting")
     chk.add_argument("config", type=Path)
+
+    disc = sub.add_parser(
+        "discovery",
+        help="Home Assistant discovery: print the sensor configs, or --remove them from the broker",
+    )
+    disc.add_argument("--config", "-c", type=Path, required=True, help="YAML configuration file")
+    disc.add_argument(
+        "--remove",
+        action="store_true",
+        help="publish empty retained configs so Home Assistant deletes edged's entities",
+    )
 
     parse = sub.add_parser(
         "parse",
@@ -305,6 +316,42 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_discovery(args: argparse.Namespace) -> int:
+    from edged.config import ConfigError, load_config
+    from edged.discovery import announce_messages, removal_messages
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as e:
+        print(f"{args.config}: {e}", file=sys.stderr)
+        return 2
+    if not args.remove:
+        for m in announce_messages(cfg):
+            record = {"topic": m.topic, "retain": m.retain, "payload": json.loads(m.payload)}
+            print(json.dumps(record))
+        return 0
+    import asyncio
+
+    import aiomqtt
+
+    from edged.daemon import publish_once
+
+    messages = removal_messages(cfg)
+    try:
+        asyncio.run(publish_once(cfg, [(m.topic, m.payload, m.retain) for m in messages]))
+    except aiomqtt.MqttError as e:
+        print(f"edged discovery: {cfg.mqtt.host}:{cfg.mqtt.port}: {e}", file=sys.stderr)
+        return 1
+    print(f"removed {len(messages) - 1} entities and the state of {cfg.discovery.node_id}")
+    if cfg.discovery.enabled:
+        print(
+            "note: discovery.enabled is still true; a running edged announces them again "
+            "when it reconnects or Home Assistant restarts",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from edged.daemon import run_daemon
 
@@ -317,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {
         "run": _cmd_run,
         "check-config": _cmd_check_config,
+        "discovery": _cmd_discovery,
         "parse": _cmd_parse,
         "eval": _cmd_eval,
         "train": _cmd_train,

@@ -31,9 +31,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edged.config import Config, ConfigError, load_config
+from edged.discovery import HaState, announce_messages, is_birth, state_message
 from edged.engine import Engine, Outcome
+from edged.hermes import QUERY_TOPIC as HERMES_QUERY_TOPIC
+from edged.hermes import decode_query
 from edged.journal import Journal
 from edged.messages import InboundError, Limits, Utterance, decode_inbound
+from edged.metrics import Metrics, MetricsUnavailable, load_metrics, log_result
 from edged.sdnotify import SystemdNotifier
 
 log = logging.getLogger("edged.daemon")
@@ -82,8 +86,16 @@ def subscription_topics(cfg: Config) -> list[str]:
 
 
 class Daemon:
-    def __init__(self, cfg: Config, engine: Engine, journal: Journal | None = None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        engine: Engine,
+        journal: Journal | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.cfg = cfg
+        self.metrics = metrics
+        self.ha_state = HaState()  # what the Home Assistant sensors show
         self.engine = engine
         self.journal = journal
         self.stats = Stats()
@@ -156,7 +168,17 @@ class Daemon:
                 if isinstance(message.payload, bytes | bytearray)
                 else str(message.payload or "").encode()
             )
-            item = decode_inbound(str(message.topic), bytes(payload), self.limits, self.patterns)
+            topic = str(message.topic)
+            if self.cfg.discovery.enabled and topic == self.cfg.discovery.birth_topic:
+                # Home Assistant (re)started: it wants the discovery configs again.
+                self._ack(message.mid, message.qos)
+                if is_birth(self.cfg, topic, bytes(payload)):
+                    await self._announce()
+                continue
+            if self.cfg.topics.hermes.enabled and topic == HERMES_QUERY_TOPIC:
+                item: Utterance | InboundError = decode_query(topic, bytes(payload), self.limits)
+            else:
+                item = decode_inbound(topic, bytes(payload), self.limits, self.patterns)
             inbound = _Inbound(item, message.mid, message.qos, self._session_no)
             try:
                 self.inbox.put_nowait(inbound)
@@ -223,6 +245,7 @@ class Daemon:
         the write (and before the ack round trip) keeps the window in which a
         crash could repeat or lose something to microseconds."""
         journal = self.journal if key else None
+        t_publish = time.perf_counter()
         if journal is not None and key is not None and outcome.commands:
             journal.mark(key, "acted")
         tasks = [asyncio.create_task(self._publish(a.topic, a.payload)) for a in outcome.commands]
@@ -238,10 +261,29 @@ class Daemon:
         for r in results:
             if isinstance(r, BaseException):
                 raise r
+        await self._observe(outcome, (time.perf_counter() - t_publish) * 1e3)
         if outcome.result.status == "error":
             self.stats.errors += 1
         if self.on_outcome is not None:
             await self.on_outcome(outcome)
+
+    # -- observability: logs, metrics, Home Assistant (edged.metrics, edged.discovery)
+    async def _observe(self, outcome: Outcome, publish_ms: float) -> None:
+        log_result(log, outcome.result, publish_ms)
+        if self.metrics is not None:
+            self.metrics.observe(outcome.result, publish_ms)
+        if self.cfg.discovery.enabled and self._client is not None:
+            self.ha_state = self.ha_state.record(outcome.result)
+            state = state_message(self.cfg, self.ha_state)
+            # QoS 0: the next utterance does not wait for this ack, and a lost
+            # update is corrected by the next one.
+            with contextlib.suppress(aiomqtt.MqttError):
+                await self._client.publish(state.topic, state.payload.encode(), qos=0, retain=True)
+
+    async def _announce(self) -> None:
+        """The retained sensor configs, then the current state."""
+        for m in [*announce_messages(self.cfg), state_message(self.cfg, self.ha_state)]:
+            await self._publish(m.topic, m.payload, retain=m.retain)
 
     def _flush(self) -> None:
         """Write paho's queued packets to the socket now rather than on the
@@ -320,6 +362,10 @@ class Daemon:
             await client.publish(self.cfg.topics.status, b"online", qos=1, retain=True)
             for topic in subscription_topics(self.cfg):
                 await client.subscribe(topic, qos=self.cfg.mqtt.qos)
+            if self.cfg.discovery.enabled:
+                # Never a shared subscription: every instance announces itself.
+                await client.subscribe(self.cfg.discovery.birth_topic, qos=1)
+                await self._announce()
             self.connected.set()
             self.online_at = time.time()
             self.notifier.status(f"online: {self.cfg.mqtt.host}:{self.cfg.mqtt.port}")
@@ -368,12 +414,45 @@ def _explain(e: aiomqtt.MqttError) -> str:
     return text
 
 
+async def publish_once(cfg: Config, messages: list[tuple[str, str, bool]]) -> None:
+    """Connect, publish (topic, payload, retain) at QoS 1, disconnect: for
+    one-off CLI tasks. Its own client id, so a running daemon's session is
+    left alone."""
+    m = cfg.mqtt
+    async with aiomqtt.Client(
+        m.host,
+        m.port,
+        username=m.username,
+        password=m.password.get_secret_value() if m.password else None,
+        identifier=f"{m.client_id}-cli-{os.getpid()}",
+        tls_params=_tls_params(cfg),
+        tls_insecure=bool(m.tls and m.tls.insecure) or None,
+        timeout=10,
+    ) as client:
+        for topic, payload, retain in messages:
+            await client.publish(topic, payload.encode(), qos=1, retain=retain)
+
+
 def run_daemon(config_path: Path) -> int:
     try:
         cfg = load_config(config_path)
     except ConfigError as e:
         print(f"edged: {config_path}: {e}", file=sys.stderr)
         return EXIT_CONFIG
+    # Metrics first: a missing prometheus-client is one clear error before
+    # the model takes its seconds to load.
+    metrics: Metrics | None = None
+    if cfg.metrics.enabled:
+        try:
+            metrics = load_metrics()
+            metrics.serve(cfg.metrics.host, cfg.metrics.port)
+        except MetricsUnavailable as e:
+            print(f"edged: {e}", file=sys.stderr)
+            return EXIT_CONFIG
+        except OSError as e:
+            where = f"{cfg.metrics.host}:{cfg.metrics.port}"
+            print(f"edged: cannot serve metrics on {where}: {e.strerror or e}", file=sys.stderr)
+            return 1
     from edged.nlu.model import ModelLoadError
 
     try:
@@ -382,13 +461,16 @@ def run_daemon(config_path: Path) -> int:
         print(f"edged: cannot load the NLU model: {e}", file=sys.stderr)
         return EXIT_MODEL
     journal = Journal.open_default(cfg)
-    daemon = Daemon(cfg, engine, journal)
+    daemon = Daemon(cfg, engine, journal, metrics)
     try:
         import uvloop
 
         return uvloop.run(daemon.run())
     except ImportError:  # pragma: no cover - non-Linux development machines
         return asyncio.run(daemon.run())
+    finally:
+        if metrics is not None:
+            metrics.close()
 
 
 __all__ = ["Daemon", "run_daemon", "subscription_topics"]

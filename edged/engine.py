@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edged.config import Config, CustomIntentConfig
+from edged.hermes import HermesUtterance, answer_messages, error_for, restrict_to_filter
 from edged.home import (
     Action,
     Decision,
@@ -93,7 +94,12 @@ class Engine:
             error=message,
             latency_ms=(time.time() - item.received_at) * 1e3 if item.received_at else None,
         )
-        return Outcome(result, self._topic_for(item))
+        outcome = Outcome(result, self._topic_for(item))
+        # Hermes: a query that failed is also answered on hermes/error/nlu.
+        hermes_error = error_for(item, message)
+        if hermes_error is not None:
+            outcome.extra_messages.append(hermes_error)
+        return outcome
 
     def overloaded(self, item: Utterance | InboundError, now: float) -> Outcome:
         return self.error(
@@ -108,6 +114,14 @@ class Engine:
             return self.error(item, item.error, now)
         started = time.perf_counter()
         parse = self.model.parse(item.text)
+        # Hermes (edged.hermes): the query's intentFilter limits the parse;
+        # with topics.hermes.act false edged only answers, as Rhasspy's NLU.
+        hermes_item = item if isinstance(item, HermesUtterance) else None
+        hermes = None if hermes_item is None else hermes_item.request
+        if hermes_item is not None and hermes is not None:
+            parse = restrict_to_filter(parse, hermes.intent_filter)
+            if not self.cfg.topics.hermes.act:
+                return self._parse_only(hermes_item, parse, started)
         t_nlu = time.perf_counter()
         custom = self.cfg.custom_intents.get(parse.intent or "")
         if custom is not None:
@@ -174,6 +188,31 @@ class Engine:
             result=result,
             result_topic=self._topic_for(item),
             commands=[] if replay else commands,
+            extra_messages=[] if hermes is None else answer_messages(parse, hermes),
+            parse=parse,
+        )
+
+    def _parse_only(self, item: HermesUtterance, parse: Parse, started: float) -> Outcome:
+        """A Hermes query when edged is only the NLU: the intent goes back in
+        Hermes messages; nothing is resolved and no device is touched. The
+        result event still goes out (status `parsed`) for logs and metrics."""
+        done = time.perf_counter()
+        result = ResultEvent(
+            id=item.id,
+            text=item.text,
+            site=item.site,
+            status="parsed" if parse.recognised else "not_recognized",
+            intent=parse.intent,
+            confidence=parse.confidence,
+            slots=[s.to_dict() for s in parse.slots],
+            error=None if parse.recognised else "not recognised",
+            latency_ms=(time.time() - item.received_at) * 1e3,
+            stages_ms={**parse.timings_ms, "engine": (done - started) * 1e3},
+        )
+        return Outcome(
+            result=result,
+            result_topic=self._topic_for(item),
+            extra_messages=answer_messages(parse, item.request),
             parse=parse,
         )
 
