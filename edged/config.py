@@ -420,6 +420,9 @@ class NluConfig(_Model):
     model_dir: Path = Field(default_factory=default_model_dir)
     threads: int = Field(default=1, ge=1, le=64)
     backend: Literal["onnxruntime", "tflite", "edgetpu"] = "onnxruntime"
+    # onnxruntime only, tried in order; a name this build lacks is a warning
+    # and the CPU provider is used (see edged.nlu.backends.choose_providers).
+    providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"], min_length=1)
     confidence_floor: float = Field(default=0.6, ge=0.0, le=1.0)
 
     @field_validator("model_dir")

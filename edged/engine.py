@@ -78,6 +78,7 @@ class Engine:
                 threads=cfg.nlu.threads,
                 backend=cfg.nlu.backend,
                 confidence_floor=cfg.nlu.confidence_floor,
+                providers=cfg.nlu.providers,
             )
             model.warm_up()
         return cls(cfg, model, Home.from_config(cfg))
