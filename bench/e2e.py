@@ -92,6 +92,9 @@ class _Wait:
     t_cmd: float | None = None
     t_res: float | None = None
     status: str | None = None
+    # The result came without a command on the expected topics (the daemon
+    # publishes commands before the result, so none is coming).
+    mismatch: bool = False
     done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -153,8 +156,8 @@ class BenchClient:
                 w = self.waiting
                 if w is not None and w.rid == rid:
                     w.t_res, w.status = t, status
-                    if w.t_cmd is not None or not w.topics:
-                        w.done.set()
+                    w.mismatch = bool(w.topics) and w.t_cmd is None
+                    w.done.set()
                 self.cond.notify_all()
             return
         if topic.endswith("/status") or topic.startswith("bench/"):
@@ -378,7 +381,8 @@ def measure_e2e(
         utterances = [(t, frozenset()) for t in all_texts()]
     cmd_runs: list[list[float]] = []
     res_runs: list[list[float]] = []
-    missed = 0
+    missed = mismatched = 0
+    mismatch_texts: set[str] = set()
     for _ in range(runs):
         cmd, res = [], []
         for i in range(n):
@@ -390,6 +394,9 @@ def measure_e2e(
             if not w.done.wait(timeout):
                 missed += 1
                 continue
+            mismatched += w.mismatch
+            if w.mismatch:
+                mismatch_texts.add(text)
             if w.t_cmd is not None:
                 cmd.append((w.t_cmd - t0) * 1e3)
             assert w.t_res is not None
@@ -409,6 +416,10 @@ def measure_e2e(
         "result": result,
         "distinct_utterances": len(utterances),
         "timeouts": missed,
+        # Acted differently from the dry run (e.g. the daemon's "what this
+        # site touched last"): timed to the result only.
+        "command_mismatches": mismatched,
+        "mismatch_texts": sorted(mismatch_texts)[:10],
         "_samples": [x for r in (cmd_runs if command["n"] else res_runs) for x in r],
     }
 

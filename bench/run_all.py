@@ -118,8 +118,16 @@ def machine_info() -> dict[str, Any]:
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
         ).stdout.strip()
+        # Files of the product changed since that commit: measured as they are.
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "edged", "models"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        ).stdout.split("\n")
+        dirty = [line[3:] for line in dirty if line.strip()]
     except OSError:
-        commit = ""
+        commit, dirty = "", []
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -132,6 +140,9 @@ def machine_info() -> dict[str, Any]:
         "mosquitto": mosquitto,
         "packages": versions,
         "git_commit": commit,
+        "uncommitted_product_files": dirty,
+        # Other work on the machine skews every figure: say how busy it was.
+        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -232,6 +243,7 @@ def run(
         log("  " + results["accuracy_sets"]["note"])
     done()
 
+    results["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["targets"] = targets_report(results)
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
     results = _finite(results)
@@ -296,7 +308,7 @@ def _broker_benchmarks(
             out["e2e_p50_ms"], out["e2e_p99_ms"] = res["e2e_p50_ms"], res["e2e_p99_ms"]
             log(
                 f"  {res['measured']}: p50 {res['e2e_p50_ms']} ms, p99 {res['e2e_p99_ms']} ms "
-                f"({res['distinct_utterances']} distinct utterances, {res['timeouts']} timeouts); "
+                f"({res['distinct_utterances']} distinct utterances, {res['timeouts']} timeouts, {res['command_mismatches']} acted unlike the dry run); "
                 f"result p50 {res['result']['p50_ms']} p99 {res['result']['p99_ms']} ms"
             )
             done()
@@ -372,11 +384,17 @@ def markdown(r: dict[str, Any]) -> str:
         "# edged benchmark results",
         "",
         f"{r['date']}, commit `{m.get('git_commit', '')}`"
+        + (
+            f" plus uncommitted changes to {', '.join(m['uncommitted_product_files'])}"
+            if m.get("uncommitted_product_files")
+            else ""
+        )
         + (" — **quick run (tiny N): numbers are meaningless**" if r.get("quick") else ""),
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores ({', '.join(m['cpu_flags']) or 'no SIMD flags read'}), "
         f"Python {m['python']}, onnxruntime {m['onnxruntime']}, {m.get('mosquitto') or 'mosquitto ?'}, "
-        f"hassil {m['packages'].get('hassil')}, home-assistant-intents {m['packages'].get('home-assistant-intents')}.",
+        f"hassil {m['packages'].get('hassil')}, home-assistant-intents {m['packages'].get('home-assistant-intents')}. "
+        f"Load average at start {m.get('loadavg_at_start')}, at end {m.get('loadavg_at_end')}.",
         f"Model: `{r['model_dir']}`, model.onnx {r.get('model_mb')} MB; confidence floor {r['confidence_floor']}.",
         "",
         "Latencies are the median over runs of each run's p50 and p99.",
@@ -423,7 +441,7 @@ def markdown(r: dict[str, Any]) -> str:
             f"| end to end, publish -> result event: p50 / p99 | {e['result']['p50_ms']} / {e['result']['p99_ms']} ms |"
         )
         lines.append(
-            f"| end to end samples | {e['command']['n'] or e['result']['n']} ({e['distinct_utterances']} distinct utterances, {e['timeouts']} timeouts) |"
+            f"| end to end samples | {e['command']['n'] or e['result']['n']} ({e['distinct_utterances']} distinct utterances, {e['timeouts']} timeouts, {e['command_mismatches']} acted unlike the dry run) |"
         )
     if "cold_start" in r:
         c = r["cold_start"]

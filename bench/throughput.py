@@ -51,13 +51,11 @@ def run_step(
     sent_at: list[float] = []
     start = time.perf_counter()
     for i, rid in enumerate(rids):
-        due = start + i / rate
-        while True:
-            now = time.perf_counter()
-            if now >= due:
-                break
-            if due - now > 0.002:
-                time.sleep(due - now - 0.001)
+        # Sleep, never spin: a spinning sender holds the GIL and starves the
+        # paho thread that actually writes to the socket and reads results.
+        wait = start + i / rate - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
         sent_at.append(client.say(texts[i % len(texts)], rid))
     last_send = time.perf_counter()
     client.wait_results(rids, drain_s)
