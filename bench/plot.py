@@ -83,7 +83,7 @@ def plot(results: dict[str, Any], samples: dict[str, Any], path: Path) -> Path:
             patch.set_alpha(0.5)
         ax.set_yscale("log")
     ax.set_ylabel("ms per utterance (log); whiskers p1-p99")
-    ax.set_title("hassil recognize vs edged engine (NLU+resolve+render)\nby devices in the home")
+    ax.set_title("hassil vs edged (whole engine)\nper utterance, by devices in the home")
 
     # 4. accuracy by group, hassil vs edged, at each size
     ax = axes[1][0]

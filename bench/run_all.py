@@ -236,7 +236,9 @@ def run(
     done = _step("accuracy on ../shared/bench-data", log)
     results["accuracy_sets"] = accuracy.evaluate(model, data, plan.accuracy_limit)
     for name, m in results["accuracy_sets"].get("sets", {}).items():
-        log(f"  {name}: intent {m['intent_accuracy']:.3f}  slot F1 {m['slot_f1']:.3f}  n={m['n']}")
+        log(
+            f"  {name}: intent {m['intent_accuracy']:.3f}  slot F1 {_fmt(m['slot_f1'])}  n={m['n']}"
+        )
     for name, m in results["accuracy_sets"].get("false_accepts", {}).items():
         log(f"  {name}: false accepts {m['false_accepts']}/{m['n']} ({m['false_accept_rate']:.2%})")
     if "note" in results["accuracy_sets"]:
@@ -511,7 +513,7 @@ def markdown(r: dict[str, Any]) -> str:
         for name, x in acc.get("sets", {}).items():
             lines.append(
                 f"| {name}{' (map ' + x['map'] + ')' if x.get('map') else ''} | {x['n']} (skipped {x['skipped']}) "
-                f"| {x['intent_accuracy']:.3f} | {x['slot_f1']:.3f} | {x['frame_accuracy']:.3f} |"
+                f"| {x['intent_accuracy']:.3f} | {_fmt(x['slot_f1'], digits=3)} | {_fmt(x['frame_accuracy'], digits=3)} |"
             )
         lines += ["", "| out-of-scope set | n | false accepts | rate |", "|---|---|---|---|"]
         for name, x in acc.get("false_accepts", {}).items():

@@ -1,6 +1,6 @@
 """Throughput: the highest sustained utterances/s at QoS 1 with nothing lost.
 
-    python bench/throughput.py [--model DIR] [--rates 100 200 400 600 800 1000] [--seconds 5]
+    python bench/throughput.py [--model DIR] [--rates 100 200 300 400 500 600 800] [--seconds 5]
 
 Against a running daemon (see bench/e2e.py), the offered rate steps up; at
 each step utterances are published at QoS 1 on a fixed schedule for a few
@@ -32,7 +32,7 @@ if str(BENCH) not in sys.path:
 
 import e2e  # noqa: E402
 
-RATES = (100, 200, 400, 600, 800, 1000, 1200)
+RATES = (100, 200, 300, 400, 500, 600, 800, 1000, 1200)
 # Every answer counts, "error" too (e.g. "which lamp?"), except "shed": the
 # overload error says the utterance was dropped unhandled.
 OK_STATUSES = frozenset({"executed", "not_recognized", "needs_confirmation", "refused", "error"})
