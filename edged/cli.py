@@ -218,6 +218,7 @@ def _parse_record(p: Any) -> dict[str, Any]:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from edged.eval import (
         INTENT_MAPS,
+        OPERATION_MAPS,
         evaluate_rows,
         false_accepts,
         format_report,
@@ -247,7 +248,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             f"edged eval: unknown --map {args.map!r} (known: {', '.join(INTENT_MAPS)})"
         )
     result = evaluate_rows(
-        model, rows, INTENT_MAPS.get(args.map or ""), restrict=not args.all_intents
+        model,
+        rows,
+        INTENT_MAPS.get(args.map or ""),
+        restrict=not args.all_intents,
+        by_operation=args.map in OPERATION_MAPS,
     )
     print(json.dumps(result, indent=2) if args.json else format_report(result))
     return 0

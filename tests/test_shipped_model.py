@@ -25,7 +25,9 @@ def named(p) -> set[str]:  # type: ignore[no-untyped-def]
     for s in p.slots:
         if s.name == "name":
             out.add(s.value)
-            after = [d for d in p.slots if d.name == "domain" and not p.text[s.end : d.start].strip()]
+            after = [
+                d for d in p.slots if d.name == "domain" and not p.text[s.end : d.start].strip()
+            ]
             out |= {p.text[s.start : d.end].lower() for d in after}
     return out
 
@@ -33,10 +35,26 @@ def named(p) -> set[str]:  # type: ignore[no-untyped-def]
 CASES = [
     ("turn off the kitchen lights", "HassTurnOff", {"area": "kitchen", "domain": "light"}),
     ("turn on the reading lamp", "HassTurnOn", {"name": "reading lamp"}),
-    ("set the bedroom to 21 degrees", "HassClimateSetTemperature", {"area": "bedroom", "temperature": 21.0}),
-    ("set the thermostat to twenty two point five", "HassClimateSetTemperature", {"temperature": 22.5}),
-    ("dim the living room lights to 30 percent", "HassLightSet", {"area": "living room", "brightness": 30}),
-    ("make the desk lamp blue", "HassLightSet", {"name": "desk lamp", "color": {"name": "blue", "rgb": [0, 0, 255]}}),
+    (
+        "set the bedroom to 21 degrees",
+        "HassClimateSetTemperature",
+        {"area": "bedroom", "temperature": 21.0},
+    ),
+    (
+        "set the thermostat to twenty two point five",
+        "HassClimateSetTemperature",
+        {"temperature": 22.5},
+    ),
+    (
+        "dim the living room lights to 30 percent",
+        "HassLightSet",
+        {"area": "living room", "brightness": 30},
+    ),
+    (
+        "make the desk lamp blue",
+        "HassLightSet",
+        {"name": "desk lamp", "color": {"name": "blue", "rgb": [0, 0, 255]}},
+    ),
     ("open the garage door", "HassTurnOn", {}),
     ("unlock the front door", "HassTurnOff", {"name": "front door"}),
     ("close the blinds halfway", "HassSetPosition", {"position": 50}),
@@ -67,7 +85,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("text", "intent", "expected"), CASES)
-def test_fixed_sentences(model: NluModel, text: str, intent: str, expected: dict[str, object]) -> None:
+def test_fixed_sentences(
+    model: NluModel, text: str, intent: str, expected: dict[str, object]
+) -> None:
     p = model.parse(text)
     assert p.intent == intent, (text, p.best_guess, p.confidence, slots(p))
     got = slots(p)

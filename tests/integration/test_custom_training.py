@@ -42,7 +42,13 @@ SENTENCES = textwrap.dedent(
 
 
 def edged(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "edged.cli", *args], capture_output=True, text=True, cwd=REPO, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "edged.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=900,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +56,21 @@ def custom_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("custom")
     (work / "mine.yaml").write_text(SENTENCES)
     out = work / "model"
-    r = edged("train", "--sentences", str(work / "mine.yaml"), "--only", "--out", str(out),
-              "--per-intent", "150", "--max-steps", "80", "--epochs", "1", "--no-progress")
+    r = edged(
+        "train",
+        "--sentences",
+        str(work / "mine.yaml"),
+        "--only",
+        "--out",
+        str(out),
+        "--per-intent",
+        "150",
+        "--max-steps",
+        "80",
+        "--epochs",
+        "1",
+        "--no-progress",
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert "model written to" in r.stdout and "INT8 intent" in r.stdout
     labels = json.loads((out / "labels.json").read_text())
@@ -59,14 +78,22 @@ def custom_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_custom_intent_trains_loads_and_acts(custom_model: Path, broker: Broker, tmp_path: Path) -> None:
+def test_custom_intent_trains_loads_and_acts(
+    custom_model: Path, broker: Broker, tmp_path: Path
+) -> None:
     cfg = base_config(broker.port, state_dir=str(tmp_path / "state"))
     cfg["mqtt"]["client_id"] = "edged-custom"
-    cfg["topics"] = {"utterance": ["custom/utterance"], "result": "custom/result", "status": "custom/status"}
+    cfg["topics"] = {
+        "utterance": ["custom/utterance"],
+        "result": "custom/result",
+        "status": "custom/status",
+    }
     cfg["nlu"] = {"model_dir": str(custom_model)}
     cfg["custom_intents"] = {
         "FeedFish": {"actions": [{"topic": "cmnd/fish_feeder/POWER", "payload": "ON"}]},
-        "GoodNight": {"actions": [{"topic": "home/scene/set", "payload": '{"scene": "good_night"}'}]},
+        "GoodNight": {
+            "actions": [{"topic": "home/scene/set", "payload": '{"scene": "good_night"}'}]
+        },
     }
     d = DaemonProcess(cfg, tmp_path).start()
     p = Probe(broker.port, ("custom/#", "cmnd/fish_feeder/#", "home/scene/#")).connect()
@@ -84,10 +111,22 @@ def test_custom_intent_trains_loads_and_acts(custom_model: Path, broker: Broker,
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        ("intents:\n  FeedFish:\n    data:\n      - sentences:\n          - \"feed the fish\n", "line"),
-        ("intents:\n  FeedFish:\n    data:\n      - sentences:\n          - \"feed the (fish\"\n", ":5: intent FeedFish: cannot parse template"),
-        ("intents:\n  FeedFish:\n    data:\n      - sentences:\n          - \"feed the {fishtype}\"\n", ":5: intent FeedFish: list {fishtype} is not defined"),
-        ("intents:\n  FeedFish:\n    data:\n      - sentences:\n          - \"feed <my_rule> fish\"\n", ":5: intent FeedFish: expansion rule <my_rule> is not defined"),
+        (
+            'intents:\n  FeedFish:\n    data:\n      - sentences:\n          - "feed the fish\n',
+            "line",
+        ),
+        (
+            'intents:\n  FeedFish:\n    data:\n      - sentences:\n          - "feed the (fish"\n',
+            ":5: intent FeedFish: cannot parse template",
+        ),
+        (
+            'intents:\n  FeedFish:\n    data:\n      - sentences:\n          - "feed the {fishtype}"\n',
+            ":5: intent FeedFish: list {fishtype} is not defined",
+        ),
+        (
+            'intents:\n  FeedFish:\n    data:\n      - sentences:\n          - "feed <my_rule> fish"\n',
+            ":5: intent FeedFish: expansion rule <my_rule> is not defined",
+        ),
         ("just: words\n", "expected a mapping with an 'intents:' section"),
     ],
 )
