@@ -23,7 +23,7 @@ from typing import Any, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from edged.messages import InboundError, Limits, Utterance, _json_depth_ok
+from edged.messages import InboundError, Limits, Utterance, load_json
 from edged.nlu.model import clean_text
 from edged.nlu.types import Parse, Slot
 
@@ -147,12 +147,9 @@ def decode_query(
         raw = payload.decode("utf-8")
     except UnicodeDecodeError as e:
         return fail(f"payload is not valid UTF-8 (byte {e.start})")
-    if not _json_depth_ok(raw, limits.max_json_depth):
-        return fail(f"JSON nested deeper than {limits.max_json_depth} levels")
-    try:
-        obj = json.loads(raw)
-    except json.JSONDecodeError as e:
-        return fail(f"broken JSON: {e.msg} at line {e.lineno} column {e.colno}")
+    obj, problem = load_json(raw, limits)
+    if problem is not None:
+        return fail(problem)
     if not isinstance(obj, dict):
         return fail('hermes/nlu/query must be a JSON object with an "input" field')
     # Echo what can be echoed even when the query as a whole is invalid, so

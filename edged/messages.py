@@ -127,6 +127,17 @@ def _json_depth_ok(raw: str, limit: int) -> bool:
     return True
 
 
+def load_json(raw: str, limits: Limits) -> tuple[Any, str | None]:
+    """(the decoded JSON, None) or (None, why not): depth checked first, so a
+    deeply nested payload never reaches the recursive parser."""
+    if not _json_depth_ok(raw, limits.max_json_depth):
+        return None, f"JSON nested deeper than {limits.max_json_depth} levels"
+    try:
+        return json.loads(raw), None
+    except json.JSONDecodeError as e:
+        return None, f"broken JSON: {e.msg} at line {e.lineno} column {e.colno}"
+
+
 def site_from_topic(topic: str, patterns: list[str]) -> str | None:
     """The segment a `+` matched in the subscription pattern: `edged/<site>/utterance`."""
     parts = topic.split("/")
@@ -173,12 +184,9 @@ def decode_inbound(
         return fail('empty payload: expected text or JSON {"text": ...}')
     own_id = False
     if stripped[0] in "{[":  # JSON (an array is an error below, not text)
-        if not _json_depth_ok(stripped, limits.max_json_depth):
-            return fail(f"JSON nested deeper than {limits.max_json_depth} levels")
-        try:
-            obj = json.loads(stripped)
-        except json.JSONDecodeError as e:
-            return fail(f"broken JSON: {e.msg} at line {e.lineno} column {e.colno}")
+        obj, problem = load_json(stripped, limits)
+        if problem is not None:
+            return fail(problem)
         if not isinstance(obj, dict):
             return fail('JSON payload must be an object with a "text" field')
         raw_id = obj.get("id")

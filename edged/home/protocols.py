@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from edged.config import KIND_OPS, PLACEHOLDER_RE, DeviceConfig
+from edged.config import KIND_OPS, PAYLOAD_PLACEHOLDERS, PLACEHOLDER_RE, DeviceConfig
 from edged.home.colors import kelvin_to_mired, rgb_to_xy
 
 if TYPE_CHECKING:
@@ -315,26 +315,7 @@ def _homeassistant(action: Action, device: Device) -> list[Message]:
 def template_values(action: Action, device: Device) -> dict[str, str]:
     """Every payload placeholder, as text; those the op has no value for are ''."""
     p = action.params
-    values = dict.fromkeys(
-        (
-            "value",
-            "state",
-            "brightness",
-            "brightness_254",
-            "brightness_255",
-            "step",
-            "position",
-            "temperature",
-            "r",
-            "g",
-            "b",
-            "kelvin",
-            "mired",
-            "volume",
-            "percentage",
-        ),
-        "",
-    )
+    values = dict.fromkeys(PAYLOAD_PLACEHOLDERS, "")
     values.update(device_id=device.id, name=device.name, op=action.op)
     values["state"] = _STATE_WORDS.get(action.op, action.op.upper())
     values["value"] = values["state"]
