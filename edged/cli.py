@@ -309,26 +309,30 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_check_config(args: argparse.Namespace) -> int:
+def load_config_or_report(path: Path) -> Any:
+    """The validated config, or None after printing why it is not valid."""
     from edged.config import ConfigError, load_config
 
     try:
-        cfg = load_config(args.config)
+        return load_config(path)
     except ConfigError as e:
-        print(f"{args.config}: {e}", file=sys.stderr)
+        print(f"{path}: {e}", file=sys.stderr)
+        return None
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    cfg = load_config_or_report(args.config)
+    if cfg is None:
         return 2
     print(f"{args.config}: ok ({len(cfg.devices)} devices, {len(cfg.areas)} areas)")
     return 0
 
 
 def _cmd_discovery(args: argparse.Namespace) -> int:
-    from edged.config import ConfigError, load_config
     from edged.discovery import announce_messages, removal_messages
 
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as e:
-        print(f"{args.config}: {e}", file=sys.stderr)
+    cfg = load_config_or_report(args.config)
+    if cfg is None:
         return 2
     if not args.remove:
         for m in announce_messages(cfg):

@@ -8,7 +8,6 @@ import sys
 import time
 import uuid
 
-from edged.config import ConfigError, load_config
 from edged.engine import Engine, Outcome
 from edged.messages import Utterance
 
@@ -31,12 +30,11 @@ def _record(outcome: Outcome) -> dict[str, object]:
 
 
 def dry_run(args: argparse.Namespace) -> int:
+    from edged.cli import load_config_or_report
     from edged.nlu.model import ModelLoadError, NluModel
 
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as e:
-        print(f"{args.config}: {e}", file=sys.stderr)
+    cfg = load_config_or_report(args.config)
+    if cfg is None:
         return 2
     try:
         model = NluModel(

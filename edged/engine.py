@@ -254,6 +254,3 @@ class Engine:
             self.pending.put(item.site, Pending(actions, now + policy.confirm_timeout_s, prompt))
             return Decision("needs_confirmation", reason=prompt, pending=actions)
         return Decision("executed", actions=actions)
-
-    def describe(self) -> dict[str, Any]:
-        return {"devices": len(self.home.devices), "intents": len(self.model.intents)}

@@ -173,7 +173,3 @@ class NluModel:
     def warm_up(self) -> None:
         """One inference so the first real utterance does not pay for allocation."""
         self.parse("turn on the kitchen light")
-
-
-def load_model(model_dir: Path | str | None = None, **kwargs: Any) -> NluModel:
-    return NluModel(model_dir, **kwargs)

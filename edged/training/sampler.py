@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,9 +109,6 @@ class Example:
     intent: str
     spans: list[tuple[int, int, str]] = field(default_factory=list)
     source: str = ""
-
-    def slot_texts(self) -> list[tuple[str, str]]:
-        return [(name, self.text[s:e]) for s, e, name in self.spans]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -339,9 +335,6 @@ def tag_domain_words(text: str, spans: list[tuple[int, int, str]]) -> list[tuple
         added.append((m.start(), m.end(), "domain"))
     return sorted(added)
 
-
-def load_intents_yaml(data: Mapping[str, Any]) -> Intents:
-    return Intents.from_dict(dict(data))
 
 # Places a person can be: Home Assistant's {zone} wildcard ("is Ada at home").
 _ZONES = ("home", "work", "school", "the office", "the gym", "grandma's", "the shops", "uni")
