@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Generic, Literal, TypeVar
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from edged.config import Config, DeviceConfig, DeviceOptions
 from edged.home.protocols import protocol_ops
@@ -147,6 +147,16 @@ _SYNONYMS = frozenset(
 )
 
 
+# word -> the words it is a synonym of
+_SYNONYMS_OF: Mapping[str, frozenset[str]] = MappingProxyType(
+    {
+        w: frozenset(o for pair in _SYNONYMS if w in pair for o in pair if o != w)
+        for pair in _SYNONYMS
+        for w in pair
+    }
+)
+
+
 def singular(word: str) -> str:
     """Crude, but applied to both sides, so it only has to be consistent."""
     if len(word) > 4 and word.endswith("ies"):
@@ -251,19 +261,138 @@ class NameMatch(Generic[T]):
 
 
 class NameIndex(Generic[T]):
-    """Phrases (names, aliases) pointing at items, matched fuzzily."""
+    """Phrases (names, aliases) pointing at items, matched fuzzily.
+
+    Scores are exactly `phrase_score`'s, but not computed for every phrase:
+    a phrase can only score when every spoken word is close to one of its
+    words (or the words run together are close to it as a whole), so the
+    index finds, per spoken word, the close words of its vocabulary (one
+    rapidfuzz pass over the distinct words, plus synonyms and phonetic
+    twins), and scores only the phrases that hold one for each. A home of
+    300 devices has a few hundred distinct words but thousands of phrases.
+    Results are cached per (text, among): the same few names are said again
+    and again, and the index never changes after it is built.
+    """
+
+    # Entries, not bytes: a cached word or match is a few hundred bytes.
+    WORD_CACHE = 4096
+    MATCH_CACHE = 4096
 
     def __init__(self, phrases: Iterable[tuple[str, str]], items: Mapping[str, T]) -> None:
         self._items = items
-        self._phrases = [(item_id, normalise_words(p)) for item_id, p in phrases]
+        # The same (item, words) twice (a name and an alias that normalise
+        # alike) scores the same: keep one.
+        unique = dict.fromkeys((item_id, normalise_words(p)) for item_id, p in phrases)
+        self._phrases: list[tuple[str, tuple[str, ...]]] = [pw for pw in unique if pw[1]]
+        self._joined: list[str] = ["".join(words) for _, words in self._phrases]
+        by_word: dict[str, list[int]] = {}
+        for i, (_, words) in enumerate(self._phrases):
+            for w in dict.fromkeys(words):
+                by_word.setdefault(w, []).append(i)
+        self._by_word: dict[str, frozenset[int]] = {w: frozenset(ix) for w, ix in by_word.items()}
+        self._vocab: list[str] = list(self._by_word)
+        by_key: dict[str, list[str]] = {}
+        for w in self._vocab:
+            if len(w) >= 3:
+                key = phonetic_key(w)
+                if len(key) >= 2:
+                    by_key.setdefault(key, []).append(w)
+        self._by_key = by_key
+        self._word_cache: dict[str, Mapping[str, float]] = {}
+        self._match_cache: dict[tuple[str, frozenset[str] | None], NameMatch[T]] = {}
+
+    def _close_words(self, spoken: str) -> Mapping[str, float]:
+        """The words of the vocabulary `word_score` puts at WORD_MIN or more
+        against `spoken`, with that score."""
+        cached = self._word_cache.get(spoken)
+        if cached is not None:
+            return cached
+        # A point below the floor, then scored exactly by word_score: the
+        # candidate set can only be too wide, never too narrow.
+        near = {
+            choice
+            for choice, _, _ in process.extract(
+                spoken, self._vocab, scorer=fuzz.ratio, score_cutoff=WORD_MIN - 1, limit=None
+            )
+        }
+        near |= _SYNONYMS_OF.get(spoken, frozenset()) & self._by_word.keys()
+        if len(spoken) >= 3:
+            near.update(self._by_key.get(phonetic_key(spoken), ()))
+        close: dict[str, float] = {}
+        for w in near:
+            s = word_score(spoken, w)
+            if s >= WORD_MIN:
+                close[w] = s
+        if len(self._word_cache) >= self.WORD_CACHE:
+            self._word_cache.clear()
+        self._word_cache[spoken] = close
+        return close
+
+    def _score(self, spoken_joined: str, close: list[Mapping[str, float]], i: int) -> float:
+        """`phrase_score` of phrase i, from the spoken words' close words."""
+        name = self._phrases[i][1]
+        joined = fuzz.ratio(spoken_joined, self._joined[i])
+        joined_score = joined if joined >= JOINED_MIN else 0.0
+        total = 0.0
+        used: set[int] = set()
+        for scores in close:
+            best, best_i = 0.0, -1
+            for j, candidate in enumerate(name):
+                s = scores.get(candidate, 0.0)
+                if s > best:
+                    best, best_i = s, j
+            if best < WORD_MIN:
+                return joined_score
+            total += best
+            used.add(best_i)
+        coverage = len(used) / len(name)
+        score = total / len(close) * (0.75 + 0.25 * coverage)
+        return max(score, joined_score)
 
     def match(self, text: str, *, among: Collection[str] | None = None) -> NameMatch[T]:
+        key = (text, None if among is None else frozenset(among))
+        cached = self._match_cache.get(key)
+        if cached is not None:
+            return cached
+        result = self._match(text, key[1])
+        if len(self._match_cache) >= self.MATCH_CACHE:
+            self._match_cache.clear()
+        self._match_cache[key] = result
+        return result
+
+    def _match(self, text: str, among: frozenset[str] | None) -> NameMatch[T]:
         spoken = normalise_words(text)
+        if not spoken or not self._phrases:
+            return NameMatch(text, "none")
+        close = [self._close_words(w) for w in spoken]
+        candidates: set[int] = set()
+        if all(close):
+            # Phrases holding a close word for every spoken word.
+            for n, scores in enumerate(close):
+                holding: set[int] = set()
+                for w in scores:
+                    holding |= self._by_word[w]
+                candidates = holding if n == 0 else candidates & holding
+                if not candidates:
+                    break
+        spoken_joined = "".join(spoken)
+        # ... and those the words run together may name ("nightlight").
+        candidates.update(
+            i
+            for _, _, i in process.extract(
+                spoken_joined,
+                self._joined,
+                scorer=fuzz.ratio,
+                score_cutoff=JOINED_MIN - 1,
+                limit=None,
+            )
+        )
         best: dict[str, float] = {}
-        for item_id, words in self._phrases:
+        for i in candidates:
+            item_id = self._phrases[i][0]
             if among is not None and item_id not in among:
                 continue
-            score = phrase_score(spoken, words)
+            score = self._score(spoken_joined, close, i)
             if score > best.get(item_id, 0.0):
                 best[item_id] = score
         ranked = sorted(
@@ -311,6 +440,14 @@ class Home:
         self._site_keys = {
             _site_key(p): a.id for a in self.areas.values() for p in (a.id, a.name, *a.aliases)
         }
+        # Devices by area, in config order: groups and `among` without a scan of the home.
+        self._position = {device_id: n for n, device_id in enumerate(self.devices)}
+        by_area: dict[str | None, list[Device]] = {}
+        for d in self.devices.values():
+            by_area.setdefault(d.area, []).append(d)
+        self._by_area: Mapping[str | None, tuple[Device, ...]] = MappingProxyType(
+            {a: tuple(ds) for a, ds in by_area.items()}
+        )
 
     @classmethod
     def from_config(cls, config: Config) -> Home:
@@ -351,11 +488,17 @@ class Home:
         device_class: str | None = None,
     ) -> list[Device]:
         """Devices in any of `area_ids` (None: the whole home), in config order."""
+        pool: Iterable[Device]
+        if area_ids is None:
+            pool = self.devices.values()
+        else:
+            pool = [d for a in dict.fromkeys(area_ids) for d in self._by_area.get(a, ())]
+            if len(area_ids) > 1:
+                pool = sorted(pool, key=lambda d: self._position[d.id])
         return [
             d
-            for d in self.devices.values()
-            if (area_ids is None or d.area in area_ids)
-            and (kind is None or d.kind == kind)
+            for d in pool
+            if (kind is None or d.kind == kind)
             and (device_class is None or d.device_class == device_class)
         ]
 
@@ -373,7 +516,11 @@ class Home:
     def match_device(
         self, text: str, *, area_ids: Collection[str] | None = None
     ) -> NameMatch[Device]:
-        among = None if area_ids is None else {d.id for d in self.devices_in(area_ids)}
+        among = (
+            None
+            if area_ids is None
+            else frozenset(d.id for a in area_ids for d in self._by_area.get(a, ()))
+        )
         return self._device_index.match(text, among=among)
 
     def match_area(self, text: str) -> NameMatch[Area]:
