@@ -427,3 +427,130 @@ def test_not_recognised_and_nevermind(home: Home) -> None:
     assert run(home, parse(None, "what's the weather")).reason == "not_recognized"
     r = run(home, parse("HassNevermind", "never mind"))
     assert r.reason == "nevermind" and r.ok and r.actions == []
+
+
+# --- devices named like their kind, split area names, exact area + kind names -------
+
+
+@pytest.fixture(scope="module")
+def kinds_home() -> Home:
+    """Two media players, two thermostats, several "... Room" areas, and a
+    light named after its room beside another light there."""
+    from edged.home.registry import Area, Device
+
+    everything = frozenset(
+        {"on", "off", "toggle", "pause", "resume", "volume", "temperature", "brightness"}
+    )
+
+    def dev(id_: str, name: str, area: str, kind: str, *aliases: str) -> Device:
+        return Device(id_, name, kind, "zigbee2mqtt", aliases, area, ops=everything)
+
+    return Home(
+        [
+            dev("living_tv", "Living Room TV", "living_room", "media_player", "TV", "telly"),
+            dev("den_speaker", "Den Speaker", "den", "media_player"),
+            dev("thermostat", "Thermostat", "hallway", "climate", "heating"),
+            dev("den_radiator", "Den Radiator", "den", "climate"),
+            dev("living_main", "Living Room Main Light", "living_room", "light"),
+            dev("reading_lamp", "Reading Lamp", "living_room", "light"),
+            dev("bedroom_light", "Bedroom Light", "bedroom", "light"),
+            dev("bedside_lamp", "Bedside Lamp", "bedroom", "light"),
+            dev("guest_light", "Guest Room Ceiling Light", "guest_room", "light"),
+        ],
+        [
+            Area("living_room", "Living Room"),
+            Area("guest_room", "Guest Room"),
+            Area("boot_room", "Boot Room"),
+            Area("den", "Den"),
+            Area("hallway", "Hallway"),
+            Area("bedroom", "Bedroom"),
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    ("intent", "text", "word", "domain", "device"),
+    [
+        ("HassMediaPause", "pause the TV", "TV", "media_player", "living_tv"),
+        ("HassTurnOff", "turn off the telly", "telly", "media_player", "living_tv"),
+        (
+            "HassClimateSetTemperature",
+            "set the thermostat to 21",
+            "thermostat",
+            "climate",
+            "thermostat",
+        ),
+        ("HassClimateSetTemperature", "set the heating to 21", "heating", "climate", "thermostat"),
+    ],
+)
+def test_a_device_named_like_its_kind(
+    kinds_home: Home, intent: str, text: str, word: str, domain: str, device: str
+) -> None:
+    slots: dict[str, Any] = {"domain": (word, domain)}
+    if intent == "HassClimateSetTemperature":
+        slots["temperature"] = ("21", 21)
+    r = run(kinds_home, parse(intent, text, **slots))
+    assert r.ok, r.error
+    assert devices(r) == [device]
+
+
+def test_a_kind_word_that_names_no_single_device_still_asks(kinds_home: Home) -> None:
+    # A plural is a group: with no area or site, it asks which.
+    r = run(
+        kinds_home, parse("HassMediaPause", "pause the players", domain=("players", "media_player"))
+    )
+    assert r.reason == "no_target"
+    # The site's own media player still comes first.
+    r = run(
+        kinds_home,
+        parse("HassMediaPause", "pause the TV", domain=("TV", "media_player")),
+        site="den",
+    )
+    assert devices(r) == ["den_speaker"]
+
+
+def test_living_room_split_into_name_and_area(kinds_home: Home) -> None:
+    text = "turn off the living room lights"
+    p = Parse(
+        text,
+        "HassTurnOff",
+        0.95,
+        (
+            Slot("name", "living", 13, 19, "living"),
+            Slot("area", "room", 20, 24, "room"),
+            Slot("domain", "lights", 25, 31, "light"),
+        ),
+    )
+    r = run(kinds_home, p)
+    assert r.ok, r.error
+    assert devices(r) == ["living_main", "reading_lamp"]
+
+
+def test_an_area_slot_that_names_an_area_alone_is_not_joined(kinds_home: Home) -> None:
+    text = "turn on the lamp den"
+    p = Parse(
+        text,
+        "HassTurnOn",
+        0.95,
+        (Slot("name", "lamp", 12, 16, "lamp"), Slot("area", "den", 17, 20, "den")),
+    )
+    r = run(kinds_home, p)
+    assert r.reason == "unknown_name"  # no lamp in the den; not an area "lamp den"
+
+
+def test_area_and_kind_that_are_a_device_name(kinds_home: Home) -> None:
+    text = "set the bedroom light to 30%"
+    p = parse(
+        "HassLightSet", text, area="bedroom", domain=("light", "light"), brightness=("30%", 30)
+    )
+    assert run(kinds_home, p).actions == [Action("bedroom_light", "brightness", {"brightness": 30})]
+    # Plural: every light there.
+    text = "set the bedroom lights to 30%"
+    p = parse(
+        "HassLightSet", text, area="bedroom", domain=("lights", "light"), brightness=("30%", 30)
+    )
+    assert devices(run(kinds_home, p)) == ["bedroom_light", "bedside_lamp"]
+    # Not a name word for word ("Guest Room Ceiling Light"): the area's lights.
+    text = "turn on the guest room light"
+    p = parse("HassTurnOn", text, area="guest room", domain=("light", "light"))
+    assert devices(run(kinds_home, p)) == ["guest_light"]

@@ -514,13 +514,17 @@ class Home:
         return self.areas[area_id] if area_id is not None else None
 
     def match_device(
-        self, text: str, *, area_ids: Collection[str] | None = None
+        self, text: str, *, area_ids: Collection[str] | None = None, kind: str | None = None
     ) -> NameMatch[Device]:
+        """The device `text` names, among those in `area_ids` and of `kind` when given."""
         among = (
             None
             if area_ids is None
             else frozenset(d.id for a in area_ids for d in self._by_area.get(a, ()))
         )
+        if kind is not None:
+            of_kind = frozenset(d.id for d in self.devices_in(area_ids, kind=kind))
+            among = of_kind if among is None else among & of_kind
         return self._device_index.match(text, among=among)
 
     def match_area(self, text: str) -> NameMatch[Area]:

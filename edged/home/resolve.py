@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -215,6 +215,8 @@ SUPPORTED_INTENTS = frozenset(
         *_FIXED_OP,
     }
 )
+# A spoken phrase that is a device's name or alias, word for word.
+EXACT_NAME_SCORE = 99.0
 DEFAULT_BRIGHTNESS_STEP = 20
 DEFAULT_VOLUME_STEP = 10
 
@@ -524,6 +526,79 @@ def _by_name(
     raise _Failed("unknown_name", f"I don't know a device called '{words}'", [words])
 
 
+def _kind_slot(parse: Parse) -> Slot | None:
+    return parse.slot("domain") or parse.slot("device_class")
+
+
+def _kind_word_as_name(parse: Parse, home: Home, kind: str | None, dc: str | None) -> Device | None:
+    """A device named like its kind ("TV", "Thermostat", "heating"): the NLU
+    tags the word as a domain, and with two such devices the domain alone
+    cannot choose. The word read as a name can, when it names exactly one
+    device of that kind. Singular only: "the lights" is a group."""
+    slot = _kind_slot(parse)
+    if slot is None or _plural_domain(slot.text):
+        return None
+    found = home.match_device(slot.text, kind=kind).found
+    if found is not None and (dc is None or found.device_class == dc):
+        return found
+    return None
+
+
+def _area_and_kind_as_name(
+    parse: Parse, home: Home, areas: Sequence[Area], kind: str | None, dc: str | None
+) -> Device | None:
+    """ "the bedroom light" heard as area + domain, when a device in that area
+    is called exactly that ("Bedroom Light"): that device, not every light
+    in the bedroom. Only an exact name or alias, in the singular, with the two
+    words side by side; anything less stays the group."""
+    slot = _kind_slot(parse)
+    if slot is None or _plural_domain(slot.text):
+        return None
+    for area_slot in parse.slots_named("area"):
+        if area_slot.end <= slot.start and not parse.text[area_slot.end : slot.start].strip():
+            spoken = parse.text[area_slot.start : slot.end]
+            m = home.match_device(spoken, area_ids=[a.id for a in areas], kind=kind)
+            if (
+                m.found is not None
+                and m.score >= EXACT_NAME_SCORE
+                and (dc is None or m.found.device_class == dc)
+            ):
+                return m.found
+    return None
+
+
+def _join_split_area(parse: Parse, home: Home) -> Parse:
+    """ "living room" tagged as name "living" + area "room" (at 300 devices
+    "room" alone fits nine areas): two side-by-side slots, one of them an
+    area, are read as one area when neither names it alone but together
+    they do."""
+    slots = list(parse.slots)
+    i = 0
+    while i + 1 < len(slots):
+        a, b = slots[i], slots[i + 1]
+        if (
+            "area" in (a.name, b.name)
+            and {a.name, b.name} <= {"area", "name"}
+            and a.end <= b.start
+            and not parse.text[a.end : b.start].strip()
+        ):
+            area = a if a.name == "area" else b
+            joined = parse.text[a.start : b.end]
+            if (
+                home.match_area(_slot_words(area)).found is None
+                and home.match_area(joined).found is not None
+            ):
+                merged = Slot(
+                    "area", joined, a.start, b.end, joined.lower(), min(a.confidence, b.confidence)
+                )
+                slots[i : i + 2] = [merged]
+                continue
+        i += 1
+    if len(slots) == len(parse.slots):
+        return parse
+    return replace(parse, slots=tuple(slots))
+
+
 def _only_fitting(
     home: Home, intent: str, site_area: Area | None, kind: str | None, dc: str | None
 ) -> list[Device]:
@@ -570,6 +645,9 @@ def _find_targets(
         return _Targets(devices, implicit=any(t.implicit for t in found))
 
     if areas is not None:
+        named = _area_and_kind_as_name(parse, home, areas, kind, dc)
+        if named is not None:
+            return _Targets([named])
         group = _group(home, [a.id for a in areas], kind, dc, intent)
         if not group:
             what = (dc or kind or "device").replace("_", " ")
@@ -590,6 +668,9 @@ def _find_targets(
         only = _only_fitting(home, intent, None, kind, dc)
         if only:
             return _Targets(only)
+        named = _kind_word_as_name(parse, home, kind, dc)
+        if named is not None:
+            return _Targets([named])
         if site_area is not None:
             raise _Failed("no_target", f"there's no {what} in {_place([site_area])}; which area?")
         raise _Failed("no_target", f"which {what}? Say the area or the name")
@@ -644,6 +725,7 @@ def resolve_targets(
     if intent not in SUPPORTED_INTENTS:
         return Resolution(error=f"edged does not handle {intent}", reason="unsupported_intent")
     site_area = home.area_of_site(site)
+    parse = _join_split_area(parse, home)
     try:
         _device_ops(intent, "light", parse)  # validates the slot values once, up front
         targets = _find_targets(parse, intent, home, site_area, context, site, now)
