@@ -44,6 +44,8 @@ log = logging.getLogger("edged.daemon")
 
 EXIT_CONFIG = 78  # EX_CONFIG: systemd's RestartPreventExitStatus keeps it from looping
 EXIT_MODEL = 3
+# Messages understood and being published at once (the rest wait in the inbox).
+PIPELINE_DEPTH = 32
 
 
 @dataclass
@@ -116,6 +118,11 @@ class Daemon:
         self.on_outcome: Callable[[Outcome], Awaitable[None]] | None = None
         self._session_no = 0
         self._shedding: set[asyncio.Task[None]] = set()
+        # Outcomes being published while the engine works on the next message.
+        self._delivering: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._last_delivery: asyncio.Task[None] | None = None
+        self._pipeline_slots = asyncio.Semaphore(PIPELINE_DEPTH)
 
     # -- MQTT ------------------------------------------------------------
     def _client_for(self) -> aiomqtt.Client:
@@ -224,55 +231,117 @@ class Daemon:
         self._ack(mid, qos)
 
     async def _worker(self) -> None:
+        """Runs the engine on each inbox message in arrival order, and hands the
+        outcome to a delivery task, so the next message is understood while
+        the broker acknowledges the last one's publishes (the engine thread
+        and the event loop then overlap on two cores). Acks still go out in
+        arrival order, each only after its own message was answered."""
         loop = asyncio.get_running_loop()
         while True:
             inbound = await self.inbox.get()
+            handed_over = False
             try:
                 if inbound.qos > 0 and inbound.session != self._session_no:
                     # Taken in on a connection that has since dropped: unacked,
                     # so the broker sends it again on this one. Handling this
                     # copy too would answer twice.
                     continue
-                await self._handle(loop, inbound)
-            except aiomqtt.MqttError as e:
-                # The connection dropped mid-way; the message was not acked
-                # and comes back after the reconnect (the journal knows what
-                # was already done).
-                log.warning("connection lost while handling %s: %s", _describe(inbound.item), e)
+                await self._pipeline_slots.acquire()
+                try:
+                    handed_over = await self._handle(loop, inbound)
+                finally:
+                    if not handed_over:
+                        self._pipeline_slots.release()
             except Exception:
                 self.stats.errors += 1
                 log.exception("failed to handle %s", _describe(inbound.item))
             finally:
-                self.inbox.task_done()
+                if not handed_over:
+                    self.inbox.task_done()
 
-    async def _handle(self, loop: asyncio.AbstractEventLoop, inbound: _Inbound) -> None:
+    async def _handle(self, loop: asyncio.AbstractEventLoop, inbound: _Inbound) -> bool:
+        """Understand one message and start its delivery; True once a delivery
+        task owns the message (it acks, and marks the inbox item done)."""
         item = inbound.item
         key = item.dedupe_key if isinstance(item, Utterance) else None
+        if key is not None and key in self._in_flight:
+            # The same request is still being answered (a sender that repeated
+            # itself): wait, so the journal below knows how that went.
+            await asyncio.wait({self._in_flight[key]})
         done = self.journal.state(key) if (self.journal and key) else None
+        outcome: Outcome | None = None
         if done == "answered":
             self.stats.duplicates += 1
             log.info("duplicate %s: already answered, not acting again", key)
-            self._ack(inbound.mid, inbound.qos)
-            return
-        replay = done == "acted"
-        if replay:
-            self.stats.duplicates += 1
-        outcome = await loop.run_in_executor(
-            self.pool, self.engine.handle, item, time.time(), replay
+        else:
+            replay = done == "acted"
+            if replay:
+                self.stats.duplicates += 1
+            outcome = await loop.run_in_executor(
+                self.pool, self.engine.handle, item, time.time(), replay
+            )
+            if replay:
+                outcome.result.error = "redelivered after a restart: its device commands went out before and are not repeated"
+            if self.journal is not None and key is not None and outcome.commands:
+                # Before anything is published: a device never moves twice.
+                self.journal.mark(key, "acted")
+        task = asyncio.create_task(
+            self._finish(inbound, outcome, key, self._last_delivery),
+            name=f"edged-deliver-{inbound.mid}",
         )
-        if replay:
-            outcome.result.error = "redelivered after a restart: its device commands went out before and are not repeated"
-        await self._deliver(outcome, key)
-        self.stats.handled += 1
-        status = outcome.result.status
-        self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
-        self._ack(inbound.mid, inbound.qos)
+        self._last_delivery = task
+        self._delivering.add(task)
+        if key is not None:
+            self._in_flight[key] = task
+        task.add_done_callback(lambda t: self._delivered(t, key))
+        return True
+
+    def _delivered(self, task: asyncio.Task[None], key: str | None) -> None:
+        # A callback, not a finally: it also runs for a task cancelled
+        # before it started.
+        self._delivering.discard(task)
+        if key is not None and self._in_flight.get(key) is task:
+            del self._in_flight[key]
+        self._pipeline_slots.release()
+        self.inbox.task_done()
+
+    async def _finish(
+        self,
+        inbound: _Inbound,
+        outcome: Outcome | None,
+        key: str | None,
+        previous: asyncio.Task[None] | None,
+    ) -> None:
+        """Publish the outcome (None: a duplicate, nothing to say), then ack,
+        after the message before it was acked."""
+        try:
+            if outcome is not None:
+                await self._deliver(outcome, key)
+                self.stats.handled += 1
+                status = outcome.result.status
+                self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
+            if previous is not None and not previous.done():
+                await asyncio.wait({previous})
+            self._ack(inbound.mid, inbound.qos)
+        except aiomqtt.MqttError as e:
+            # The connection dropped mid-way; the message was not acked
+            # and comes back after the reconnect (the journal knows what
+            # was already done).
+            log.warning("connection lost while handling %s: %s", _describe(inbound.item), e)
+        except Exception:
+            self.stats.errors += 1
+            log.exception("failed to deliver %s", _describe(inbound.item))
+
+    def _cancel_deliveries(self) -> None:
+        for task in list(self._delivering):
+            task.cancel()
+        self._last_delivery = None
 
     async def _deliver(self, outcome: Outcome, key: str | None = None) -> None:
         """Commands, extra messages, then the result, all at QoS 1.
 
-        `acted` is journaled before the commands go out (a device never moves
-        twice: at most once), `answered` only once the broker has acknowledged
+        `acted` is journaled (by `_handle`) before the commands go out (a
+        device never moves twice: at most once), `answered` only once the broker has acknowledged
         everything (a result is never lost to a dropped connection: if the
         link goes mid-way the inbound message is redelivered and answered
         again without repeating the commands). A crash in the microseconds
@@ -280,8 +349,6 @@ class Daemon:
         never a command."""
         journal = self.journal if key else None
         t_publish = time.perf_counter()
-        if journal is not None and key is not None and outcome.commands:
-            journal.mark(key, "acted")
         tasks = [asyncio.create_task(self._publish(a.topic, a.payload)) for a in outcome.commands]
         tasks += [asyncio.create_task(self._publish(t, p)) for t, p in outcome.extra_messages]
         tasks.append(
@@ -354,6 +421,7 @@ class Daemon:
                     worker.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await worker
+                    self._cancel_deliveries()
                     worker = asyncio.create_task(self._worker(), name="edged-worker")
                     if self.stopping.is_set():
                         break
@@ -369,6 +437,7 @@ class Daemon:
         finally:
             worker.cancel()
             ticker.cancel()
+            self._cancel_deliveries()
             self.pool.shutdown(wait=False, cancel_futures=True)
             if self.health_file:
                 with contextlib.suppress(OSError):
