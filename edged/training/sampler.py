@@ -246,7 +246,14 @@ class TemplateSampler:
             domain = rng.choice(domain)
         if domain is None:
             domain = data.slots.get("domain")
-        return vocab.make_name(rng, domain if isinstance(domain, str) else None)
+        device_class = data.requires_context.get("device_class") or data.slots.get("device_class")
+        if isinstance(device_class, list):
+            device_class = rng.choice(device_class)
+        return vocab.make_name(
+            rng,
+            domain if isinstance(domain, str) else None,
+            device_class if isinstance(device_class, str) else None,
+        )
 
     # -- public ------------------------------------------------------------
     def sample(
@@ -317,7 +324,8 @@ def parse_templates(intents: Intents, intent_name: str) -> list[tuple[IntentData
 _DOMAIN_TAG = re.compile(
     # "switch" alone is left out: it is mostly the verb ("switch it off").
     r"\b(lights?|lighting|lamps?|bulbs?|fans?|switches|plugs?|outlets?|sockets?|locks?|"
-    r"thermostat|heating|heater|ac|aircon|tv|television|speakers?|vacuum|hoover|robot|sensors?)\b"
+    r"thermostat|heating|heater|ac|aircon|tv|television|speakers?|vacuum|hoover|robot|roomba|"
+    r"robovac|sensors?)\b"
 )
 
 

@@ -350,8 +350,66 @@ HEADS: dict[str, tuple[str, ...]] = {
         "siren",
         "tablet",
         "laptop",
+        "gas",
+        "co",
+        "smoke",
+        "water leak",
+        "road",
+        "pipes",
+        "water pipes",
+        "computer",
+        "furnace",
+        "fridge",
+        "freezer",
+        "dishwasher",
+        "washing machine",
+        "dryer",
+        "car",
+        "garage",
+        "basement",
+        "attic",
+        "roof",
+        "driveway",
+        "server",
+        "router",
+        "printer",
+        "plant",
+        "soil",
     ),
-    "device_tracker": ("phone", "car", "tablet", "watch", "keys", "laptop", "bike"),
+    "device_tracker": ("phone", "car", "tablet", "watch", "keys", "laptop", "bike", "van"),
+    # Scenes and scripts are named for a moment, not a device: "party mode",
+    # "movie night", "good night".
+    "scene": (
+        "mode",
+        "scene",
+        "time",
+        "night",
+        "party mode",
+        "stealth mode",
+        "movie mode",
+        "movie night",
+        "good night",
+        "good morning",
+        "dinner",
+        "relax",
+        "focus",
+        "bedtime",
+        "wake up",
+        "romance",
+        "away mode",
+        "vacation mode",
+        "cinema",
+    ),
+    "script": (
+        "routine",
+        "script",
+        "bedtime routine",
+        "morning routine",
+        "leave home",
+        "arrive home",
+        "feed the fish",
+        "water the plants",
+    ),
     "person": ("dad", "mum", "mom", "grandma", "the kids", "the dog walker"),
 }
 
@@ -487,6 +545,119 @@ ODD_WORDS = [
     "floor",
 ]
 
+# Things a sensor sits on, and what it measures: Home Assistant names sensor
+# entities "<device> <measurement>" ("wall plug power factor", "car tyre
+# pressure", "heat pump CO2 sensor").
+SENSOR_THINGS = [
+    "water pump",
+    "heat pump",
+    "car",
+    "car tyre",
+    "wall plug",
+    "house",
+    "grid",
+    "solar",
+    "powerwall",
+    "bed sensor",
+    "appliance",
+    "air conditioning",
+    "sound bar",
+    "phone",
+    "dishwasher",
+    "washing machine",
+    "fridge",
+    "freezer",
+    "boiler",
+    "pool",
+    "garden",
+    "greenhouse",
+    "brewery mixer",
+    "server rack",
+    "ev charger",
+    "inverter",
+    "outdoor",
+    "indoor",
+    "input",
+    "main",
+    "mains",
+    "travelling",
+    "office desk",
+    "aquarium",
+    "water tank",
+    "rain gauge",
+]
+MEASURES = [
+    "power",
+    "apparent power",
+    "reactive power",
+    "power factor",
+    "energy",
+    "stored energy",
+    "energy usage",
+    "consumption",
+    "current",
+    "current draw",
+    "voltage",
+    "frequency",
+    "production",
+    "pressure",
+    "tyre pressure",
+    "acoustic pressure",
+    "humidity",
+    "moisture",
+    "illuminance",
+    "irradiance",
+    "temperature",
+    "weight",
+    "speed",
+    "signal",
+    "gsm signal",
+    "wifi signal",
+    "battery",
+    "battery level",
+    "distance",
+    "mileage",
+    "duration",
+    "volume",
+    "usage",
+    "water usage",
+    "co2",
+    "pm2.5",
+    "pm10",
+    "n2o",
+    "aqi",
+    "level",
+    "meter",
+]
+
+
+def make_sensor_name(rng: random.Random, device_class: str | None = None) -> str:
+    """A sensor entity's name: "<thing> <measurement>", maybe "... sensor"."""
+    measure = (
+        device_class.replace("_", " ")
+        if device_class and rng.random() < 0.4
+        else rng.choice(MEASURES)
+    )
+    r = rng.random()
+    if r < 0.45:
+        thing = rng.choice(SENSOR_THINGS)
+    elif r < 0.7:
+        thing = rng.choice(ROOMS)
+    elif r < 0.85:
+        thing = f"{rng.choice(ROOMS)} {rng.choice(SENSOR_THINGS)}"
+    else:
+        thing = rng.choice(ODD_WORDS)
+    name = f"{thing} {measure}"
+    if rng.random() < 0.2:
+        name += " sensor"
+    return name
+
+
+# Places named for what happens there: "play corner", "reading nook".
+ACTIVITIES = ["play", "reading", "work", "tv", "music", "coffee", "craft", "gaming", "dining"]
+PLACES = ["corner", "nook", "area", "zone", "spot", "space"]
+
+
 DOMAIN_WEIGHTS: dict[str, float] = {
     "light": 0.38,
     "switch": 0.17,
@@ -543,12 +714,23 @@ SUFFIXES = [
 ]
 
 
-def make_name(rng: random.Random, domain: str | None = None) -> str:
+def make_name(
+    rng: random.Random, domain: str | None = None, device_class: str | None = None
+) -> str:
     """A device name fitting `domain` (any domain when None)."""
     domain = domain if domain in HEADS else pick_domain(rng)
     if domain == "person" and rng.random() < 0.7:
         return rng.choice(FIRST_NAMES)
+    if domain == "sensor" and rng.random() < (0.7 if device_class else 0.3):
+        return make_sensor_name(rng, device_class)
     head = rng.choice(HEADS[domain])
+    if domain in ("binary_sensor", "device_tracker") and rng.random() < 0.35:
+        return head  # "is the phone charging?", "is gas detected?"
+    if domain in ("scene", "script") and rng.random() < 0.4:
+        r = rng.random()
+        if r < 0.5:
+            return f"{rng.choice(ODD_WORDS + QUALITIES)} {rng.choice(('mode', 'time', 'scene'))}"
+        return head
     r = rng.random()
     if r < 0.06:
         # a qualifier after the noun: "curtain left", "lamp 2"
@@ -565,7 +747,9 @@ def make_name(rng: random.Random, domain: str | None = None) -> str:
         return f"{rng.choice(ODD_WORDS)} {head}"
     if r < 0.9:
         return f"{rng.choice(ROOMS)} {rng.choice(QUALITIES)} {head}"
-    if r < 0.95:
+    if r < 0.93:
         return f"{rng.choice(ODD_WORDS)} {rng.randint(1, 4)}"
+    if r < 0.96:
+        return f"{rng.choice(ACTIVITIES)} {rng.choice(PLACES)}"
     # Names without a device word: "Bertha", "Big Ben".
     return f"{rng.choice(ODD_WORDS)} {rng.choice(ODD_WORDS)}"
