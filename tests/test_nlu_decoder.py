@@ -35,7 +35,11 @@ class ScriptedBackend:
         slots = np.full((1, n_tok, len(self.bio)), -8.0, dtype=np.float32)
         for i, wid in enumerate(self.word_ids):
             tag = "O" if wid is None or wid >= len(self.tags) else self.tags[wid]
-            slots[0, i, self.bio.index(tag)] = 8.0
+            # "best/second": the model's first choice, and a close second one
+            best, _, second = tag.partition("/")
+            slots[0, i, self.bio.index(best)] = 8.0
+            if second:
+                slots[0, i, self.bio.index(second)] = 7.0
         return intent, slots
 
 
@@ -95,14 +99,39 @@ def test_punctuation_words_and_values(model_dir: Path) -> None:
 
 
 def test_o_between_same_tags_starts_a_new_span(model_dir: Path) -> None:
+    # "I-area" cannot follow "O": the best valid reading is a new span.
     text = "kitchen and hallway lights off"
-    p = _parse(model_dir, text, "HassTurnOff", ["B-area", "O", "I-area", "B-domain", "O"])
+    p = _parse(model_dir, text, "HassTurnOff", ["B-area", "O", "I-area/B-area", "B-domain", "O"])
     assert [(s.name, s.text) for s in p.slots] == [
         ("area", "kitchen"),
         ("area", "hallway"),
         ("domain", "lights"),
     ]
     assert p.slot("domain").value == "light"
+
+
+def test_one_unsure_word_does_not_split_a_name(model_dir: Path) -> None:
+    # Per word, "of" is most likely O; but O followed by I-name is not a valid
+    # tagging, and "the hall of mirrors lamp" as one name is the best valid one.
+    text = "turn on the hall of mirrors lamp"
+    tags = ["O", "O", "O", "B-name", "O/I-name", "I-name", "I-name"]
+    p = _parse(model_dir, text, "HassTurnOn", tags)
+    assert [(s.name, s.text) for s in p.slots] == [("name", "hall of mirrors lamp")]
+
+
+def test_viterbi_never_starts_with_inside_tag() -> None:
+    from edged.nlu.model import bio_transitions, viterbi
+
+    bio = ["O", "B-name", "I-name", "B-area", "I-area"]
+    step, start = bio_transitions(bio)
+    probs = np.array(
+        [
+            [0.1, 0.3, 0.6, 0.0, 0.0],  # I-name first: not allowed -> B-name
+            [0.1, 0.1, 0.2, 0.0, 0.6],  # I-area after B-name: not allowed -> I-name
+            [0.6, 0.0, 0.0, 0.4, 0.0],
+        ]
+    )
+    assert [bio[t] for t in viterbi(probs, step, start)] == ["B-name", "I-name", "O"]
 
 
 def test_out_of_scope_and_low_confidence_are_not_recognised(model_dir: Path) -> None:

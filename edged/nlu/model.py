@@ -7,6 +7,7 @@ A model directory holds `model.onnx` (INT8), `tokenizer.json` and
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,43 @@ def clean_text(text: str) -> str:
     return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
 
 
+# A name or area said in the possessive ends before the "'s".
+_POSSESSIVE_SLOTS = frozenset({"name", "area", "floor"})
+_POSSESSIVE_END = re.compile(r"\s*['’]\s*s$")
+
+
+def bio_transitions(bio: tuple[str, ...] | list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Log-space BIO constraints: (step[from, to], start[to]); 0 where allowed,
+    -inf where not (I-x only after B-x or I-x, never first)."""
+    n = len(bio)
+    step = np.zeros((n, n), dtype=np.float64)
+    start = np.zeros(n, dtype=np.float64)
+    for j, to in enumerate(bio):
+        if not to.startswith("I-"):
+            continue
+        start[j] = -np.inf
+        for i, frm in enumerate(bio):
+            if frm == "O" or frm[2:] != to[2:]:
+                step[i, j] = -np.inf
+    return step, start
+
+
+def viterbi(probs: np.ndarray, step: np.ndarray, start: np.ndarray) -> list[int]:
+    """The most probable tag sequence under the transition constraints."""
+    with np.errstate(divide="ignore"):
+        logp = np.log(probs.astype(np.float64))
+    score = logp[0] + start
+    back = np.empty((len(logp), logp.shape[1]), dtype=np.int64)
+    for t in range(1, len(logp)):
+        cand = score[:, None] + step
+        back[t] = cand.argmax(0)
+        score = cand[back[t], np.arange(cand.shape[1])] + logp[t]
+    tags = [int(score.argmax())]
+    for t in range(len(logp) - 1, 0, -1):
+        tags.append(int(back[t, tags[-1]]))
+    return tags[::-1]
+
+
 class NluModel:
     """Text -> Parse. Thread-safe: one ONNX session, no per-call state."""
 
@@ -84,6 +122,7 @@ class NluModel:
         )
         self.confidence_floor = confidence_floor
         self._oos = OUT_OF_SCOPE
+        self._bio_step, self._bio_start = bio_transitions(self.info.bio)
 
     @property
     def intents(self) -> tuple[str, ...]:
@@ -125,22 +164,34 @@ class NluModel:
         )
 
     def _decode_slots(self, text: str, enc: Any, probs: np.ndarray) -> list[Slot]:
-        """BIO on the first sub-token of each word -> character spans."""
+        """BIO on the first sub-token of each word -> character spans.
+
+        The tag sequence is the most probable *valid* one (Viterbi over the
+        words: an I- tag only after B- or I- of the same slot), not each word's
+        own best tag, so one unsure word does not split or cut a name."""
         word_ids: list[int | None] = enc.word_ids
         offsets: list[tuple[int, int]] = enc.offsets
-        words: list[tuple[int, int, int, float]] = []  # start, end, tag, prob
+        bounds: list[list[int]] = []  # [start, end] per word
+        first: list[int] = []  # the token row of each word's first sub-token
         index: dict[int, int] = {}
         for i, wid in enumerate(word_ids):
             if wid is None:
                 continue
             start, end = offsets[i]
             if wid not in index:
-                index[wid] = len(words)
-                tag = int(probs[i].argmax())
-                words.append((start, end, tag, float(probs[i][tag])))
+                index[wid] = len(bounds)
+                bounds.append([start, end])
+                first.append(i)
             else:
-                w = words[index[wid]]
-                words[index[wid]] = (w[0], end, w[2], w[3])
+                bounds[index[wid]][1] = end
+        if not first:
+            return []
+        word_probs = probs[first]
+        tags = viterbi(word_probs, self._bio_step, self._bio_start)
+        words = [
+            (b[0], b[1], tag, float(word_probs[k, tag]))
+            for k, (b, tag) in enumerate(zip(bounds, tags, strict=True))
+        ]
         spans: list[tuple[str, int, int, list[float]]] = []
         open_name: str | None = None  # the span an I- tag may continue
         for start, end, tag, p in words:
@@ -157,6 +208,11 @@ class NluModel:
                 open_name = name
         out: list[Slot] = []
         for name, start, end, ps in spans:
+            if name in _POSSESSIVE_SLOTS:
+                # "what is Mistral's speed?": the device is "Mistral".
+                m = _POSSESSIVE_END.search(text, start, end)
+                if m is not None and m.start() > start:
+                    end = m.start()
             words_text = text[start:end]
             out.append(
                 Slot(
