@@ -91,6 +91,8 @@ def evaluate(model: Any, data: Path = DEFAULT_DATA, limit: int | None = None) ->
             "n": fa["n"],
             "false_accepts": fa["false_accepts"],
             "false_accept_rate": round(fa["false_accept_rate"], 4),
+            "device_commands": fa["device_commands"],
+            "device_command_rate": round(fa["device_command_rate"], 4),
             "examples": fa["examples"][:5],
         }
     return out

@@ -238,7 +238,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             print(json.dumps(result, indent=2))
         else:
             print(
-                f"n={result['n']} false accepts {result['false_accepts']} ({result['false_accept_rate']:.2%})"
+                f"n={result['n']} false accepts {result['false_accepts']} "
+                f"({result['false_accept_rate']:.2%}), of which device commands "
+                f"{result['device_commands']} ({result['device_command_rate']:.2%})"
             )
             for e in result["examples"][:10]:
                 print(f"  [{e['gold']} -> {e['pred']} {e['confidence']}] {e['text']}")

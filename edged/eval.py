@@ -299,8 +299,14 @@ SLURP_NON_DEVICE_SCENARIOS = (
 )
 
 
+# Intents that only ask or cancel: a false accept of one of these answers a
+# question nobody asked, but moves nothing.
+NON_ACTING_INTENTS = frozenset({"HassGetState", "HassClimateGetTemperature", "HassNevermind"})
+
+
 def false_accepts(model: Parser, rows: Sequence[Row]) -> dict[str, Any]:
-    """How many should-not-act utterances parse to a device intent."""
+    """How many should-not-act utterances parse to an edged intent, and how
+    many of those to one that would move a device (a command)."""
     accepted = []
     for row in rows:
         parse = model.parse(row.text)
@@ -314,10 +320,13 @@ def false_accepts(model: Parser, rows: Sequence[Row]) -> dict[str, Any]:
                 }
             )
     n = len(rows)
+    commands = [e for e in accepted if e["pred"] not in NON_ACTING_INTENTS]
     return {
         "n": n,
         "false_accepts": len(accepted),
         "false_accept_rate": len(accepted) / n if n else 0.0,
+        "device_commands": len(commands),
+        "device_command_rate": len(commands) / n if n else 0.0,
         "examples": sorted(accepted, key=lambda e: -e["confidence"])[:20],
     }
 

@@ -1,4 +1,12 @@
-from edged.eval import Row, _device_equivalents, gold_slots, operation_of, pred_slots, score_slots
+from edged.eval import (
+    Row,
+    _device_equivalents,
+    false_accepts,
+    gold_slots,
+    operation_of,
+    pred_slots,
+    score_slots,
+)
 from edged.nlu.types import Parse, Slot
 
 
@@ -56,3 +64,21 @@ def test_turn_on_a_vacuum_is_the_vacuum_start_operation() -> None:
     )
     assert operation_of(_p("turn on the lamp", "HassTurnOn", ("domain", "lamp"))) == "HassTurnOn"
     assert operation_of(_p("blah", None)) == "OutOfScope"
+
+
+class _FixedParser:
+    intents = ("HassTurnOn", "HassGetState", "OutOfScope")
+
+    def __init__(self, answers: dict[str, str | None]) -> None:
+        self.answers = answers
+
+    def parse(self, text: str) -> Parse:
+        return Parse(text, self.answers[text], 0.9, ())
+
+
+def test_false_accepts_tell_questions_from_commands() -> None:
+    parser = _FixedParser({"a": None, "b": "HassGetState", "c": "HassTurnOn", "d": None})
+    rows = [Row(t, "chatter", []) for t in "abcd"]
+    r = false_accepts(parser, rows)
+    assert (r["n"], r["false_accepts"], r["device_commands"]) == (4, 2, 1)
+    assert r["false_accept_rate"] == 0.5 and r["device_command_rate"] == 0.25
