@@ -210,11 +210,15 @@ class BenchClient:
         """Wait until every id has a result (or the timeout); returns how many have."""
         deadline = time.monotonic() + timeout
         with self.cond:
+            # Only the still-missing ids are looked at again on each wake-up,
+            # so the waiting thread does not compete with paho's for the GIL
+            # while the last results of a throughput step come in.
+            missing = [r for r in rids if r not in self.results]
             while True:
-                have = sum(1 for r in rids if r in self.results)
+                missing = [r for r in missing if r not in self.results]
                 left = deadline - time.monotonic()
-                if have == len(rids) or left <= 0:
-                    return have
+                if not missing or left <= 0:
+                    return len(rids) - len(missing)
                 self.cond.wait(min(left, 0.5))
 
 
