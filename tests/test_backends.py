@@ -268,6 +268,34 @@ def test_tflite_fixed_length_pads_maps_by_name_and_dequantizes(
     assert np.all(slots == 2.0)
 
 
+def test_full_int8_outputs_are_dequantized_with_their_own_scale_and_zero_point() -> None:
+    """model_int8.tflite (and its Edge TPU build) returns INT8 logits, each
+    output with its own scale and zero point (as export_tflite writes them:
+    intents (0.0446, -5), slots (0.0645, -30)); its token-id inputs stay
+    int64, so only the outputs need mapping back."""
+    intent_detail = {"dtype": np.int8, "quantization": (0.0446, -5)}
+    slot_detail = {"dtype": np.int8, "quantization": (0.0645, -30)}
+    raw_intent = np.array([[-128, -5, 100, 127]], dtype=np.int8)
+    intent = backends._dequantize(raw_intent, intent_detail)
+    assert intent.dtype == np.float32
+    np.testing.assert_allclose(
+        intent, [[-123 * 0.0446, 0.0, 105 * 0.0446, 132 * 0.0446]], rtol=1e-6
+    )
+    assert int(intent.argmax()) == int(raw_intent.astype(np.int32).argmax())
+    slots = backends._dequantize(np.full((1, 2, 3), -30, dtype=np.int8), slot_detail)
+    assert slots.dtype == np.float32 and np.all(slots == 0.0)
+    # uint8 (older converters) and float outputs pass through the same path.
+    assert backends._dequantize(
+        np.array([[130]], dtype=np.uint8), {"quantization": (0.5, 128)}
+    ).tolist() == [[1.0]]
+    floats = np.array([[0.25, -1.0]], dtype=np.float32)
+    assert backends._dequantize(floats, {"quantization": (0.0, 0)}) is floats
+    # An integer output without quantization parameters is taken as it is.
+    assert backends._dequantize(
+        np.array([[3]], dtype=np.int8), {"quantization": (0.0, 0)}
+    ).tolist() == [[3.0]]
+
+
 def test_tflite_without_a_model_file_says_how_to_make_one(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="export_tflite"):
         load_tflite_backend(tmp_path)
