@@ -81,6 +81,16 @@ CASES = [
     ("um switch on the er fan", "HassTurnOn", {}),
     ("TURN OFF THE KITCHEN LIGHTS.", "HassTurnOff", {"area": "kitchen"}),
     ("set the bedroom two twenty one degrees", "HassClimateSetTemperature", {"temperature": 21.0}),
+    # Home Assistant's names for things that are not lamps or plugs
+    ("is the phone charging?", "HassGetState", {"name": "phone"}),
+    ("what is Mistral's speed?", "HassGetState", {"name": "mistral"}),
+    (
+        "what is the power factor of the wall plug power factor?",
+        "HassGetState",
+        {"name": "wall plug power factor"},
+    ),
+    ("party mode on", "HassTurnOn", {"name": "party mode"}),
+    ("turn on play corner lights", "HassTurnOn", {"name": "play corner lights"}),
 ]
 
 
@@ -121,6 +131,7 @@ def test_fixed_sentences(
         "asdf qwerty zxcv",
         "who won the football last night",
         "add milk to the shopping list",
+        "i had a coffee this morning",
     ],
 )
 def test_chatter_is_not_recognised(model: NluModel, text: str) -> None:
