@@ -290,6 +290,21 @@ def test_it_refers_to_what_the_site_touched(home: Home) -> None:
     assert r.reason == "no_target" and r.actions == []
 
 
+def test_no_target_acts_only_when_the_words_say_switch(home: Home) -> None:
+    # Chatter the model may mistake for on/off, with no device, area or kind
+    # word, moves nothing: not everything, not what was touched last.
+    ctx = SiteContext(ttl_s=120)
+    ctx.remember("kitchen", KITCHEN_LIGHTS, now=1000.0)
+    for text in ("erase all", "clear out the problem", "delete that"):
+        r = run(home, parse("HassTurnOff", text), site="kitchen", context=ctx, now=1010.0)
+        assert r.reason == "no_target" and r.actions == [], text
+    # Said with a switch word, the same guesses stand.
+    r = run(home, parse("HassTurnOff", "all off"), site="kitchen", context=ctx, now=1010.0)
+    assert set(KITCHEN_LIGHTS) < set(devices(r))
+    r = run(home, parse("HassTurnOff", "and off again"), site="kitchen", context=ctx, now=1010.0)
+    assert devices(r) == KITCHEN_LIGHTS
+
+
 def test_it_with_nothing_remembered(home: Home) -> None:
     r = run(home, parse("HassTurnOn", "turn it on", name="it"))
     assert r.reason == "no_target"

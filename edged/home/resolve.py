@@ -105,6 +105,14 @@ class SiteContext:
 
 _PRONOUNS = frozenset({"it", "them", "that", "those", "this", "these", "they", "one"})
 _ALL_WORDS = frozenset({"all", "every", "everything", "everywhere", "whole", "house", "home"})
+# On/off/toggle with no device, area or kind word acts on a guess (everything,
+# or what the site touched last). Only when the words themselves say switch:
+# chatter the model mistakes for HassTurnOff ("erase all", "clear out the
+# problem", "delete that") must not turn the house off.
+_SWITCH_INTENTS = frozenset({"HassTurnOn", "HassTurnOff", "HassToggle"})
+_SWITCH_WORDS = frozenset(
+    {"on", "off", "toggle", "switch", "shut", "kill", "power", "turn", "start", "stop"}
+)
 
 # Canonical NLU domains -> configured kinds.
 _DOMAIN_KIND: Mapping[str, str] = MappingProxyType(
@@ -675,6 +683,8 @@ def _find_targets(
             raise _Failed("no_target", f"there's no {what} in {_place([site_area])}; which area?")
         raise _Failed("no_target", f"which {what}? Say the area or the name")
 
+    if intent in _SWITCH_INTENTS and not said & _SWITCH_WORDS:
+        raise _Failed("no_target", "which device? Say its name or the area")
     if not pronoun and said & _ALL_WORDS and intent in _IMPLICIT_KINDS:
         return _Targets(_group(home, None, None, None, intent), implicit=True, where="the home")
 
