@@ -25,10 +25,18 @@ from tests.broker import Broker, Probe, free_port  # noqa: E402
 from tests.integration.conftest import DaemonProcess, base_config  # noqa: E402
 
 TEXTS = [
-    "turn on the reading lamp", "turn off the reading lamp", "switch on the coffee maker",
-    "set the kitchen ceiling light to 40 percent", "turn off the kitchen lights",
-    "what's the weather like", "the kitchen looks great", "turn it off", "make the kitchen spots blue",
-    "set the bedroom to twenty one degrees", "um switch on the er fan", "turn of the porch light",
+    "turn on the reading lamp",
+    "turn off the reading lamp",
+    "switch on the coffee maker",
+    "set the kitchen ceiling light to 40 percent",
+    "turn off the kitchen lights",
+    "what's the weather like",
+    "the kitchen looks great",
+    "turn it off",
+    "make the kitchen spots blue",
+    "set the bedroom to twenty one degrees",
+    "um switch on the er fan",
+    "turn of the porch light",
 ]
 
 
@@ -51,10 +59,14 @@ def slope_mb_per_h(series: list[tuple[float, float]]) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--duration", type=float, default=3600, help="seconds (default 3600)")
     ap.add_argument("--rate", type=float, default=20, help="utterances per second (default 20)")
-    ap.add_argument("--sample", type=float, default=30, help="RSS sample period in seconds (default 30)")
+    ap.add_argument(
+        "--sample", type=float, default=30, help="RSS sample period in seconds (default 30)"
+    )
     ap.add_argument("--json", type=Path, default=None, help="also write the series here")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="edged-soak-"))
@@ -79,7 +91,9 @@ def main() -> None:
                 with observer.cond:  # keep the observer's memory flat too
                     observer.messages = observer.messages[-100:]
             text = TEXTS[sent % len(TEXTS)]
-            publisher.publish("edged/utterance", json.dumps({"text": text, "id": f"s{sent}"}), wait=False)
+            publisher.publish(
+                "edged/utterance", json.dumps({"text": text, "id": f"s{sent}"}), wait=False
+            )
             sent += 1
             delay = start + sent / args.rate - time.perf_counter()
             if delay > 0:
@@ -97,9 +111,14 @@ def main() -> None:
         if "stopped: received" in line:
             handled = line.split("stopped: ")[1]
     summary = {
-        "duration_s": args.duration, "rate_per_s": args.rate, "sent": sent, "daemon": handled,
-        "alive_at_end": alive, "rss_mb_series": series,
-        "rss_start_mb": series[0][1], "rss_end_mb": series[-1][1],
+        "duration_s": args.duration,
+        "rate_per_s": args.rate,
+        "sent": sent,
+        "daemon": handled,
+        "alive_at_end": alive,
+        "rss_mb_series": series,
+        "rss_start_mb": series[0][1],
+        "rss_end_mb": series[-1][1],
         "slope_mb_per_h_second_half": round(slope_mb_per_h(series), 3),
     }
     print(json.dumps({k: v for k, v in summary.items() if k != "rss_mb_series"}, indent=2))
