@@ -150,7 +150,11 @@ def test_kill_9_mid_stream_then_restart(tmp_path: Path) -> None:
         wait_all(observer, ids, timeout=90)
         c = tally(observer, ids)
         assert c["lost"] == 0, second.output()[-2000:]
-        assert c["duplicated_results"] == 0
+        # Commands at most once, results at least once: a result the broker
+        # took but whose PUBACK the killed daemon never saw is not journaled
+        # as answered, so the new daemon answers that message again (without
+        # its commands). Only messages in flight at the kill can repeat.
+        assert c["duplicated_results"] <= 3
         assert c["duplicated_commands"] == 0
         assert second.proc is not None and second.proc.poll() is None
     finally:
