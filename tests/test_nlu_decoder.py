@@ -134,6 +134,34 @@ def test_viterbi_never_starts_with_inside_tag() -> None:
     assert [bio[t] for t in viterbi(probs, step, start)] == ["B-name", "I-name", "O"]
 
 
+def test_viterbi_is_the_best_valid_sequence() -> None:
+    # Against brute force over every tag sequence, on random probabilities.
+    import itertools
+
+    from edged.nlu.model import bio_transitions, viterbi
+
+    bio = ["O", "B-name", "I-name", "B-area", "I-area"]
+    step, start = bio_transitions(bio)
+
+    def valid(seq: tuple[int, ...]) -> bool:
+        prev = "O"
+        for t in seq:
+            tag = bio[t]
+            if tag.startswith("I-") and prev[2:] != tag[2:]:
+                return False
+            prev = tag
+        return True
+
+    rng = np.random.default_rng(7)
+    for _ in range(30):
+        probs = rng.dirichlet(np.ones(len(bio)), size=4)
+        best = max(
+            (s for s in itertools.product(range(len(bio)), repeat=4) if valid(s)),
+            key=lambda s: sum(np.log(probs[i, t]) for i, t in enumerate(s)),
+        )
+        assert tuple(viterbi(probs, step, start)) == best
+
+
 def test_out_of_scope_and_low_confidence_are_not_recognised(model_dir: Path) -> None:
     p = _parse(model_dir, "the den looks great", OUT_OF_SCOPE, ["B-area"] * 4)
     assert p.intent is None and p.best_guess == OUT_OF_SCOPE and p.slots == ()
