@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
-import pytest
-
-from edged.config import load_config
 from edged.home.registry import (
     AMBIGUITY_MARGIN,
     MIN_SCORE,
@@ -16,15 +12,6 @@ from edged.home.registry import (
     normalise_words,
     phrase_score,
 )
-
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "home.yaml"
-
-
-@pytest.fixture(scope="module")
-def home() -> Home:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EDGED_MQTT_PASSWORD", "test")
-        return Home.from_config(load_config(EXAMPLE))
 
 
 def brute_force(

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from edged.config import load_config
 from edged.home.registry import MIN_SCORE, Home, phrase_score, word_score
 from edged.home.resolve import Action, Resolution, SiteContext, resolve_targets
 from edged.nlu.types import Parse, Slot
-
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "home.yaml"
-
-
-@pytest.fixture(scope="module")
-def home() -> Home:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EDGED_MQTT_PASSWORD", "test")
-        return Home.from_config(load_config(EXAMPLE))
 
 
 def parse(intent: str | None, text: str = "", confidence: float = 0.95, **slots: Any) -> Parse:
