@@ -72,6 +72,11 @@ def bio_transitions(bio: tuple[str, ...] | list[str]) -> tuple[np.ndarray, np.nd
 
 def viterbi(probs: np.ndarray, step: np.ndarray, start: np.ndarray) -> list[int]:
     """The most probable tag sequence under the transition constraints."""
+    best = probs.argmax(1)
+    if start[best[0]] == 0 and not step[best[:-1], best[1:]].any():
+        # Each word's own best tag already makes a valid sequence (the usual
+        # case): nothing can beat it.
+        return [int(t) for t in best]
     with np.errstate(divide="ignore"):
         logp = np.log(probs.astype(np.float64))
     score = logp[0] + start
