@@ -23,7 +23,7 @@ from typing import Any, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from edged.messages import InboundError, Limits, Utterance, load_json
+from edged.messages import InboundError, Limits, Utterance, decode_text, load_json
 from edged.nlu.model import clean_text
 from edged.nlu.types import Parse, Slot
 
@@ -141,12 +141,9 @@ def decode_query(
             context=context,
         )
 
-    if len(payload) > limits.max_payload_bytes:
-        return fail(f"payload too large: {len(payload)} bytes (limit {limits.max_payload_bytes})")
-    try:
-        raw = payload.decode("utf-8")
-    except UnicodeDecodeError as e:
-        return fail(f"payload is not valid UTF-8 (byte {e.start})")
+    raw, problem = decode_text(payload, limits)
+    if problem is not None:
+        return fail(problem)
     obj, problem = load_json(raw, limits)
     if problem is not None:
         return fail(problem)

@@ -127,6 +127,16 @@ def _json_depth_ok(raw: str, limit: int) -> bool:
     return True
 
 
+def decode_text(payload: bytes, limits: Limits) -> tuple[str, str | None]:
+    """(the payload as text, None) or ("", why not): the size limit, then UTF-8."""
+    if len(payload) > limits.max_payload_bytes:
+        return "", f"payload too large: {len(payload)} bytes (limit {limits.max_payload_bytes})"
+    try:
+        return payload.decode("utf-8"), None
+    except UnicodeDecodeError as e:
+        return "", f"payload is not valid UTF-8 (byte {e.start})"
+
+
 def load_json(raw: str, limits: Limits) -> tuple[Any, str | None]:
     """(the decoded JSON, None) or (None, why not): depth checked first, so a
     deeply nested payload never reaches the recursive parser."""
@@ -173,12 +183,9 @@ def decode_inbound(
     ) -> InboundError:
         return InboundError(msg, topic, id_ or fallback_id, site, now, reply_to, text)
 
-    if len(payload) > limits.max_payload_bytes:
-        return fail(f"payload too large: {len(payload)} bytes (limit {limits.max_payload_bytes})")
-    try:
-        raw = payload.decode("utf-8")
-    except UnicodeDecodeError as e:
-        return fail(f"payload is not valid UTF-8 (byte {e.start})")
+    raw, problem = decode_text(payload, limits)
+    if problem is not None:
+        return fail(problem)
     stripped = raw.strip()
     if not stripped:
         return fail('empty payload: expected text or JSON {"text": ...}')
