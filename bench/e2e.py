@@ -43,34 +43,13 @@ for p in (str(REPO), str(BENCH)):
 import hassil_compare  # noqa: E402
 import paho.mqtt.client as mqtt  # noqa: E402
 import yaml  # noqa: E402
+from benchstats import pct, summarize  # noqa: E402, F401
 
 from tests.broker import Broker, free_port, mosquitto_binary  # noqa: E402, F401
 
 DEVICE_TOPICS = ("zigbee2mqtt/#", "cmnd/#", "home/#")
 # A result's status as the bench records it: the daemon's, except that the
 # overload error (the inbox was full, the utterance was not handled) is "shed".
-
-
-def pct(xs: Sequence[float], q: float) -> float:
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(q * len(s)))]
-
-
-def summarize(runs: list[list[float]]) -> dict[str, Any]:
-    """Median over runs of each run's p50 and p99 (machines are noisy), and pooled figures."""
-    runs = [r for r in runs if r]
-    if not runs:
-        return {"p50_ms": None, "p99_ms": None, "n": 0}
-    pooled = [x for r in runs for x in r]
-    return {
-        "p50_ms": round(statistics.median(pct(r, 0.5) for r in runs), 3),
-        "p99_ms": round(statistics.median(pct(r, 0.99) for r in runs), 3),
-        "pooled_p50_ms": round(pct(pooled, 0.5), 3),
-        "pooled_p99_ms": round(pct(pooled, 0.99), 3),
-        "max_ms": round(max(pooled), 3),
-        "runs": len(runs),
-        "n": len(pooled),
-    }
 
 
 @contextlib.contextmanager

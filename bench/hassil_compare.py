@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import sys
 import time
 import uuid
@@ -35,15 +34,17 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for _p in (str(REPO), str(BENCH)):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+from benchstats import pct, summarize  # noqa: E402
+
+from edged.eval import NON_ACTING_INTENTS  # noqa: E402
 
 UTTERANCES = BENCH / "utterances.jsonl"
 GROUPS = ("canonical", "paraphrase", "asr", "chatter")
 SIZES = (25, 100, 300)
-
-# Intents that read state rather than act: answering them is not acting.
-QUERY_INTENTS = frozenset({"HassGetState", "HassClimateGetTemperature", "HassNevermind"})
 
 # edged intent -> the Home Assistant intent that does the same thing. Where HA
 # has none (brighter/dimmer by a step), hassil cannot be right.
@@ -383,7 +384,7 @@ def _intent_ok(expected: str | None, got: str | None, system: str) -> bool:
 
 
 def acts(intent: str | None, targets: set[str]) -> bool:
-    return intent is not None and intent not in QUERY_INTENTS and bool(targets)
+    return intent is not None and intent not in NON_ACTING_INTENTS and bool(targets)
 
 
 def score(
@@ -423,24 +424,6 @@ def score(
     }
 
 
-def _pct(xs: Sequence[float], q: float) -> float:
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(q * len(s)))]
-
-
-def _latency_summary(runs: list[list[float]]) -> dict[str, Any]:
-    pooled = [x for r in runs for x in r]
-    return {
-        "p50_ms": round(statistics.median(_pct(r, 0.5) for r in runs), 3),
-        "p99_ms": round(statistics.median(_pct(r, 0.99) for r in runs), 3),
-        "pooled_p50_ms": round(_pct(pooled, 0.5), 3),
-        "pooled_p99_ms": round(_pct(pooled, 0.99), 3),
-        "max_ms": round(max(pooled), 3),
-        "runs": len(runs),
-        "n_per_run": len(runs[0]) if runs else 0,
-    }
-
-
 def hassil_recognize(text: str, intents: Any, slot_lists: dict[str, Any]) -> Any:
     """As Home Assistant's default agent calls it: the best match, preferring
     custom sentences and matches that name an entity."""
@@ -472,7 +455,7 @@ def run_hassil(
             if rep == 0:
                 preds.append(hassil_targets(result, home))
         runs.append(lat)
-    out = {**_latency_summary(runs), **score(rows, preds, "hassil")}
+    out = {**summarize(runs), **score(rows, preds, "hassil")}
     return out, runs[-1]
 
 
@@ -510,18 +493,18 @@ def run_edged(
                 for k, v in outcome.result.stages_ms.items():
                     stages[k] += v
         runs.append(lat)
-    out = {**_latency_summary(runs), **score(rows, preds, "edged")}
+    out = {**summarize(runs), **score(rows, preds, "edged")}
     out["mean_stages_ms"] = {k: round(v / len(rows), 3) for k, v in stages.items()}
     out["stages"] = {
-        name: {k: v for k, v in _latency_summary(r).items() if k in ("p50_ms", "p99_ms")}
+        name: {k: v for k, v in summarize(r).items() if k in ("p50_ms", "p99_ms")}
         for name, r in stage_runs.items()
     }
     # The first run meets every name for the first time (a fresh engine: no
     # cached matches); later runs repeat the same 204 utterances.
     out["first_run"] = {
-        "p50_ms": round(_pct(runs[0], 0.5), 3),
-        "p99_ms": round(_pct(runs[0], 0.99), 3),
-        "resolve_p99_ms": round(_pct(stage_runs["resolve"][0], 0.99), 3),
+        "p50_ms": round(pct(runs[0], 0.5), 3),
+        "p99_ms": round(pct(runs[0], 0.99), 3),
+        "resolve_p99_ms": round(pct(stage_runs["resolve"][0], 0.99), 3),
     }
     return out, runs[-1]
 

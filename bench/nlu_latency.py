@@ -13,6 +13,8 @@ import statistics
 import time
 from pathlib import Path
 
+from benchstats import pct
+
 from edged.nlu.model import NluModel
 
 SENTENCES = [
@@ -39,11 +41,6 @@ def measure(model: NluModel, n: int) -> list[float]:
         model.parse(text)
         out.append((time.perf_counter() - t0) * 1e3)
     return out
-
-
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
 def run(
