@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -101,18 +102,29 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     b.stop()
 
 
-@pytest.fixture(scope="module")
-def daemon(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
-    work = tmp_path_factory.mktemp("edged")
-    d = DaemonProcess(base_config(broker.port, state_dir=str(work / "state")), work).start()
-    probe = Probe(broker.port, ("edged/status",)).connect()
+def start_online(
+    port: int, cfg: dict[str, Any], work: Path, name: str = "edged", then: str | None = None
+) -> DaemonProcess:
+    """Start a daemon and wait for its `online` (and then for a message on the
+    topic `then`). One that does not come up fails the test with its output."""
+    d = DaemonProcess(cfg, work, name=name).start()
+    probe = Probe(port, ("edged/status",) + ((then,) if then else ())).connect()
     try:
         d.wait_online(probe)
+        if then:
+            probe.wait_for(lambda m: m.topic == then)
     except TimeoutError:
         d.stop()
         raise AssertionError("daemon did not come online:\n" + d.output()[-3000:]) from None
     finally:
         probe.close()
+    return d
+
+
+@pytest.fixture(scope="module")
+def daemon(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
+    work = tmp_path_factory.mktemp("edged")
+    d = start_online(broker.port, base_config(broker.port, state_dir=str(work / "state")), work)
     yield d
     d.stop()
 

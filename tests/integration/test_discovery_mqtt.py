@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from tests.broker import Broker, Probe, Received
-from tests.integration.conftest import REPO, DaemonProcess, base_config, say, wait_quiet
+from tests.integration.conftest import (
+    REPO,
+    DaemonProcess,
+    base_config,
+    say,
+    start_online,
+    wait_quiet,
+)
 
 PREFIX = "homeassistant/sensor/edged/"
 SENSORS = {
@@ -53,17 +60,8 @@ def _retained(port: int, topics: tuple[str, ...], settle: float = 0.5) -> list[R
 def announcing(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
     work = tmp_path_factory.mktemp("discovery")
     cfg = base_config(broker.port, discovery={"enabled": True}, state_dir=str(work / "state"))
-    d = DaemonProcess(cfg, work, name="discovery").start()
-    probe = Probe(broker.port, ("edged/status", "edged/state")).connect()
-    try:
-        d.wait_online(probe)
-        # The state comes last in an announcement: after it, all is retained.
-        probe.wait_for(lambda m: m.topic == "edged/state")
-    except TimeoutError:
-        d.stop()
-        raise AssertionError("daemon did not come online:\n" + d.output()[-3000:]) from None
-    finally:
-        probe.close()
+    # The state comes last in an announcement: after it, all is retained.
+    d = start_online(broker.port, cfg, work, name="discovery", then="edged/state")
     yield d
     d.stop()
 

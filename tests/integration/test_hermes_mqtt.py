@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 
 from tests.broker import Broker, Probe, Received, running_broker
-from tests.integration.conftest import DaemonProcess, base_config, result_for, wait_quiet
+from tests.integration.conftest import (
+    DaemonProcess,
+    base_config,
+    result_for,
+    start_online,
+    wait_quiet,
+)
 from tests.rhasspy_hermes import Judge, ensure_env
 
 NOT_RECOGNIZED = "hermes/nlu/intentNotRecognized"
@@ -38,16 +44,7 @@ def _start(port: int, workdir: Path, act: bool, name: str) -> DaemonProcess:
         state_dir=str(workdir / "state"),
     )
     cfg["mqtt"]["client_id"] = f"edged-{name}-{port}"
-    d = DaemonProcess(cfg, workdir, name=name).start()
-    probe = Probe(port, ("edged/status",)).connect()
-    try:
-        d.wait_online(probe)
-    except TimeoutError:
-        d.stop()
-        raise AssertionError("daemon did not come online:\n" + d.output()[-3000:]) from None
-    finally:
-        probe.close()
-    return d
+    return start_online(port, cfg, workdir, name=name)
 
 
 @pytest.fixture(scope="module")
