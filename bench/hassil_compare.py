@@ -85,61 +85,40 @@ AREAS: list[dict[str, Any]] = [
 ]
 
 
+def _device(
+    id_: str, name: str, area: str | None, kind: str, protocol: str, **extra: Any
+) -> dict[str, Any]:
+    return {"id": id_, "name": name, "area": area, "kind": kind, "protocol": protocol, **extra}
+
+
 def _z2m(id_: str, name: str, area: str | None, kind: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": id_,
-        "name": name,
-        "area": area,
-        "kind": kind,
-        "protocol": "zigbee2mqtt",
-        "topic": f"zigbee2mqtt/{name}",
-        **extra,
-    }
+    return _device(id_, name, area, kind, "zigbee2mqtt", topic=f"zigbee2mqtt/{name}", **extra)
 
 
 def _tasmota(id_: str, name: str, area: str | None, kind: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": id_,
-        "name": name,
-        "area": area,
-        "kind": kind,
-        "protocol": "tasmota",
-        "topic": id_,
-        **extra,
-    }
+    return _device(id_, name, area, kind, "tasmota", topic=id_, **extra)
+
+
+# The Home Assistant preset's command topic per value a kind takes.
+_HA_VALUE_TOPICS = {
+    "media_player": "volume",
+    "climate": "temperature",
+    "cover": "position",
+    "fan": "percentage",
+}
 
 
 def _ha(id_: str, name: str, area: str | None, kind: str, **extra: Any) -> dict[str, Any]:
     groups = {"command": f"home/{id_}/set"}
-    if kind == "media_player":
-        groups["volume"] = f"home/{id_}/volume/set"
-    if kind == "climate":
-        groups["temperature"] = f"home/{id_}/temperature/set"
-    if kind == "cover":
-        groups["position"] = f"home/{id_}/position/set"
-    if kind == "fan":
-        groups["percentage"] = f"home/{id_}/percentage/set"
-    return {
-        "id": id_,
-        "name": name,
-        "area": area,
-        "kind": kind,
-        "protocol": "homeassistant",
-        "command_topics": groups,
-        **extra,
-    }
+    if kind in _HA_VALUE_TOPICS:
+        value = _HA_VALUE_TOPICS[kind]
+        groups[value] = f"home/{id_}/{value}/set"
+    return _device(id_, name, area, kind, "homeassistant", command_topics=groups, **extra)
 
 
 def _template(id_: str, name: str, area: str | None, kind: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": id_,
-        "name": name,
-        "area": area,
-        "kind": kind,
-        "protocol": "template",
-        "template": {"topic": f"home/{id_}/{{op}}", "payload": "{value}"},
-        **extra,
-    }
+    template = {"topic": f"home/{id_}/{{op}}", "payload": "{value}"}
+    return _device(id_, name, area, kind, "template", template=template, **extra)
 
 
 # The 25 devices the utterances are about. Mixed protocols, as a real home is,
