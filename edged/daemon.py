@@ -1,12 +1,13 @@
 """`edged run`: the thin asyncio shell around the engine.
 
-One reader task takes messages off the broker, decodes them and puts them in
-a bounded inbox; one worker takes them in order and runs the engine (NLU,
-resolve, policy, render) on a worker thread so the event loop never blocks;
-then the device commands and the result event are published at QoS 1 and
-only then is the inbound message acknowledged. A message that arrived but
-was not finished when the process died is redelivered by the broker (a
-persistent session), and the journal makes sure it does not act twice.
+Messages are decoded as they come off the socket (paho's callback, on the
+event loop) and put in a bounded inbox; one worker takes them in order and
+runs the engine (NLU, resolve, policy, render) on a worker thread so the
+event loop never blocks; then the device commands and the result event are
+published at QoS 1 and only then is the inbound message acknowledged. A
+message that arrived but was not finished when the process died is
+redelivered by the broker (a persistent session), and the journal makes sure
+it does not act twice.
 """
 
 from __future__ import annotations
@@ -21,14 +22,17 @@ import socket
 import ssl
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
+import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from edged.config import Config, ConfigError, load_config
 from edged.discovery import HaState, announce_messages, is_birth, state_message
@@ -64,6 +68,75 @@ class _Inbound:
     mid: int
     qos: int
     session: int  # which connection it came in on
+
+
+class _Link:
+    """One connection's hot path, on paho directly: QoS 1 publishes whose
+    PUBACKs are plain futures, and manual acks. aiomqtt's `publish` costs a
+    task, an event and a timer per message, and warns once more than ten are
+    in flight, which a pipelined daemon under load always has. aiomqtt still
+    connects, subscribes, and ends the session when the connection drops.
+
+    The hooks go in before connecting: a persistent session's backlog
+    arrives right after the CONNACK."""
+
+    def __init__(
+        self,
+        client: aiomqtt.Client,
+        session: int,
+        on_message: Callable[[_Link, mqtt.MQTTMessage], None],
+    ) -> None:
+        self.client = client
+        self.session = session
+        self.paho = client._client
+        self.timeout = float(client.timeout)
+        self._acks: dict[int, asyncio.Future[None]] = {}
+        # Taken in before the session was ready (the backlog after the CONNACK).
+        self.early: list[mqtt.MQTTMessage] = []
+        self._aiomqtt_on_publish: Any = self.paho.on_publish
+        self.paho.on_publish = self._on_publish
+        self.paho.on_message = lambda _client, _userdata, message: on_message(self, message)
+
+    def publish(
+        self, topic: str, payload: bytes, qos: int, retain: bool = False
+    ) -> asyncio.Future[None] | None:
+        """Hand one message to paho; the future (None: nothing to wait for,
+        QoS 0) is done when the broker's PUBACK came."""
+        info = self.paho.publish(topic, payload, qos, retain)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+        if qos == 0 or info.is_published():
+            return None
+        fut = asyncio.get_running_loop().create_future()
+        self._acks[info.mid] = fut
+        return fut
+
+    def _on_publish(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reason_code: ReasonCode,
+        properties: Properties,
+    ) -> None:
+        fut = self._acks.pop(mid, None)
+        if fut is None:  # published through aiomqtt (the status topic)
+            self._aiomqtt_on_publish(client, userdata, mid, reason_code, properties)
+        elif not fut.done():
+            fut.set_result(None)
+
+    def ack(self, mid: int, qos: int) -> None:
+        if qos > 0:
+            with contextlib.suppress(Exception):
+                self.paho.ack(mid, qos)
+
+    def close(self) -> None:
+        """The connection is gone: what waits for a PUBACK fails now."""
+        acks, self._acks = self._acks, {}
+        for fut in acks.values():
+            if not fut.done():
+                fut.set_exception(aiomqtt.MqttError("connection lost"))
+                fut.exception()  # retrieved: a cancelled delivery may never look
 
 
 def _tls_params(cfg: Config) -> aiomqtt.TLSParameters | None:
@@ -114,6 +187,7 @@ class Daemon:
         self.connected = asyncio.Event()
         self.online_at: float | None = None
         self._client: aiomqtt.Client | None = None
+        self._link: _Link | None = None
         self.health_file = os.environ.get("EDGED_HEALTH_FILE")
         self.on_outcome: Callable[[Outcome], Awaitable[None]] | None = None
         self._session_no = 0
@@ -153,9 +227,6 @@ class Daemon:
             tls_insecure=bool(m.tls and m.tls.insecure) or None,
             socket_options=options,
             timeout=10,
-            # aiomqtt's own queue only has to hold what arrives between two
-            # reader turns; a flood beyond it is dropped by aiomqtt (logged).
-            max_queued_incoming_messages=max(4096, self.cfg.limits.inbox_size * 16),
             max_inflight_messages=100,  # outgoing QoS 1 in flight (paho's default is 20)
         )
         # Acknowledge only after the result is published: a crash before that
@@ -163,51 +234,98 @@ class Daemon:
         client._client.manual_ack_set(True)
         return client
 
-    async def _publish(self, topic: str, payload: str, retain: bool = False) -> None:
-        client = self._client
-        if client is None:
+    async def _publish_all(
+        self, messages: list[tuple[str, str]], link: _Link | None = None, retain: bool = False
+    ) -> None:
+        """Publish (topic, payload) pairs in this order, then wait for every
+        PUBACK (at most the client's timeout: then MqttError, as aiomqtt)."""
+        link = link or self._link
+        if link is None:
             raise aiomqtt.MqttError("not connected")
-        await client.publish(topic, payload.encode(), qos=self.cfg.mqtt.qos, retain=retain)
+        qos = self.cfg.mqtt.qos
+        waiting = [
+            link.publish(topic, payload.encode(), qos, retain) for topic, payload in messages
+        ]
+        try:
+            async with asyncio.timeout(link.timeout):
+                for fut in waiting:
+                    if fut is not None:
+                        await fut
+        except TimeoutError:
+            raise aiomqtt.MqttError("Operation timed out") from None
 
-    def _ack(self, mid: int, qos: int) -> None:
-        if qos > 0 and self._client is not None:
-            with contextlib.suppress(Exception):
-                self._client._client.ack(mid, qos)
+    async def _publish(self, topic: str, payload: str, retain: bool = False) -> None:
+        await self._publish_all([(topic, payload)], retain=retain)
 
-    # -- the two tasks -----------------------------------------------------
-    async def _reader(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
-            self.stats.received += 1
-            payload = (
-                message.payload
-                if isinstance(message.payload, bytes | bytearray)
-                else str(message.payload or "").encode()
-            )
-            topic = str(message.topic)
-            if self.cfg.discovery.enabled and topic == self.cfg.discovery.birth_topic:
-                # Home Assistant (re)started: it wants the discovery configs again.
-                self._ack(message.mid, message.qos)
-                if is_birth(self.cfg, topic, bytes(payload)):
-                    await self._announce()
-                continue
-            if self.cfg.topics.hermes.enabled and topic == HERMES_QUERY_TOPIC:
-                item: Utterance | InboundError = decode_query(topic, bytes(payload), self.limits)
-            else:
-                item = decode_inbound(topic, bytes(payload), self.limits, self.patterns)
-            inbound = _Inbound(item, message.mid, message.qos, self._session_no)
-            try:
-                self.inbox.put_nowait(inbound)
-            except asyncio.QueueFull:
-                # Shed the newest: what is queued is older and already waited;
-                # the sender of this one hears at once and can retry.
-                self.stats.shed += 1
-                log.warning("inbox full (%d): shedding %s", self.inbox.maxsize, _describe(item))
-                outcome = self.engine.overloaded(item, time.time())
-                # Answer without waiting for the broker's PUBACK, so the reader
-                # keeps pace with the flood it is shedding.
-                task = asyncio.create_task(self._shed(outcome, message.mid, message.qos))
-                self._shedding.add(task)
-                task.add_done_callback(self._shedding.discard)
+    def _ack(self, mid: int, qos: int, session: int | None = None) -> None:
+        """Acknowledge on the connection the message came in on; one that has
+        dropped since is not acked (its mid means nothing on the new one)."""
+        link = self._link
+        if link is not None and (session is None or session == link.session):
+            link.ack(mid, qos)
+
+    # -- taking messages in, and the worker -----------------------------------
+    def _take(self, link: _Link, message: mqtt.MQTTMessage) -> None:
+        """paho's on_message, on the event loop: decode, then queue or shed.
+        Never raises: an exception here would drop the connection."""
+        if link is not self._link:
+            # Still connecting: held until the session is ready (`_session`),
+            # so nothing is answered on a link that is not yet the daemon's.
+            link.early.append(message)
+            return
+        if self.stopping.is_set():
+            # No new work while draining: left unacked, the broker keeps it
+            # for the next start.
+            return
+        try:
+            self._take_one(link, message)
+        except Exception:
+            self.stats.errors += 1
+            log.exception("failed to take in a message on %s", message.topic)
+
+    def _take_one(self, link: _Link, message: mqtt.MQTTMessage) -> None:
+        self.stats.received += 1
+        payload = bytes(message.payload)
+        topic = message.topic
+        if self.cfg.discovery.enabled and topic == self.cfg.discovery.birth_topic:
+            # Home Assistant (re)started: it wants the discovery configs again.
+            link.ack(message.mid, message.qos)
+            if is_birth(self.cfg, topic, payload):
+                self._spawn(self._announce_quietly(link))
+            return
+        if self.cfg.topics.hermes.enabled and topic == HERMES_QUERY_TOPIC:
+            item: Utterance | InboundError = decode_query(topic, payload, self.limits)
+        else:
+            item = decode_inbound(topic, payload, self.limits, self.patterns)
+        try:
+            self.inbox.put_nowait(_Inbound(item, message.mid, message.qos, link.session))
+        except asyncio.QueueFull:
+            # Shed the newest: what is queued is older and already waited;
+            # the sender of this one hears at once and can retry.
+            self.stats.shed += 1
+            log.warning("inbox full (%d): shedding %s", self.inbox.maxsize, _describe(item))
+            outcome = self.engine.overloaded(item, time.time())
+            # Answered without waiting for the broker's PUBACK, so taking in
+            # keeps pace with the flood it is shedding.
+            self._spawn(self._shed(outcome, link, message.mid, message.qos))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._shedding.add(task)
+        task.add_done_callback(self._shedding.discard)
+
+    async def _announce_quietly(self, link: _Link) -> None:
+        try:
+            await self._announce(link)
+        except aiomqtt.MqttError as e:
+            log.warning("could not announce to Home Assistant: %s", e)
+
+    async def _watch(self, client: aiomqtt.Client) -> None:
+        """Returns, raising MqttError, when the connection drops. Messages are
+        taken by `_take` as paho reads them: aiomqtt's iterator would cost a
+        task and an asyncio.wait per message, and here only sees the end."""
+        async for _ in client.messages:
+            pass
 
     def _drop_stale_inbox(self) -> None:
         """On a new connection, forget QoS 1 messages taken in on the old one:
@@ -222,13 +340,13 @@ class Daemon:
         for inbound in keep:
             self.inbox.put_nowait(inbound)
 
-    async def _shed(self, outcome: Outcome, mid: int, qos: int) -> None:
+    async def _shed(self, outcome: Outcome, link: _Link, mid: int, qos: int) -> None:
         try:
-            await self._deliver(outcome)
+            await self._deliver(outcome, link=link)
         except aiomqtt.MqttError as e:
             log.warning("could not answer a shed message: %s", e)
             return
-        self._ack(mid, qos)
+        link.ack(mid, qos)
 
     async def _worker(self) -> None:
         """Runs the engine on each inbox message in arrival order, and hands the
@@ -322,7 +440,7 @@ class Daemon:
                 self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
             if previous is not None and not previous.done():
                 await asyncio.wait({previous})
-            self._ack(inbound.mid, inbound.qos)
+            self._ack(inbound.mid, inbound.qos, inbound.session)
         except aiomqtt.MqttError as e:
             # The connection dropped mid-way; the message was not acked
             # and comes back after the reconnect (the journal knows what
@@ -337,7 +455,9 @@ class Daemon:
             task.cancel()
         self._last_delivery = None
 
-    async def _deliver(self, outcome: Outcome, key: str | None = None) -> None:
+    async def _deliver(
+        self, outcome: Outcome, key: str | None = None, link: _Link | None = None
+    ) -> None:
         """Commands, extra messages, then the result, all at QoS 1.
 
         `acted` is journaled (by `_handle`) before the commands go out (a
@@ -349,15 +469,10 @@ class Daemon:
         never a command."""
         journal = self.journal if key else None
         t_publish = time.perf_counter()
-        tasks = [asyncio.create_task(self._publish(a.topic, a.payload)) for a in outcome.commands]
-        tasks += [asyncio.create_task(self._publish(t, p)) for t, p in outcome.extra_messages]
-        tasks.append(
-            asyncio.create_task(self._publish(outcome.result_topic, outcome.result.to_json()))
-        )
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        for r in results:
-            if isinstance(r, BaseException):
-                raise r
+        messages = [(a.topic, a.payload) for a in outcome.commands]
+        messages += outcome.extra_messages
+        messages.append((outcome.result_topic, outcome.result.to_json()))
+        await self._publish_all(messages, link)
         if journal is not None and key is not None:
             journal.mark(key, "answered")
         await self._observe(outcome, (time.perf_counter() - t_publish) * 1e3)
@@ -371,18 +486,18 @@ class Daemon:
         log_result(log, outcome.result, publish_ms)
         if self.metrics is not None:
             self.metrics.observe(outcome.result, publish_ms)
-        if self.cfg.discovery.enabled and self._client is not None:
+        if self.cfg.discovery.enabled and self._link is not None:
             self.ha_state = self.ha_state.record(outcome.result)
             state = state_message(self.cfg, self.ha_state)
             # QoS 0: the next utterance does not wait for this ack, and a lost
             # update is corrected by the next one.
             with contextlib.suppress(aiomqtt.MqttError):
-                await self._client.publish(state.topic, state.payload.encode(), qos=0, retain=True)
+                self._link.publish(state.topic, state.payload.encode(), qos=0, retain=True)
 
-    async def _announce(self) -> None:
+    async def _announce(self, link: _Link | None = None) -> None:
         """The retained sensor configs, then the current state."""
         for m in [*announce_messages(self.cfg), state_message(self.cfg, self.ha_state)]:
-            await self._publish(m.topic, m.payload, retain=m.retain)
+            await self._publish_all([(m.topic, m.payload)], link, retain=m.retain)
 
     async def _ticker(self) -> None:
         """systemd watchdog and the container heartbeat, from the event loop:
@@ -416,6 +531,9 @@ class Daemon:
                 except aiomqtt.MqttError as e:
                     self.connected.clear()
                     self._client = None
+                    if self._link is not None:
+                        self._link.close()
+                        self._link = None
                     # A publish on the dead connection would wait out its
                     # timeout; the message it was for is redelivered anyway.
                     worker.cancel()
@@ -455,10 +573,17 @@ class Daemon:
 
     async def _session(self) -> None:
         client = self._client_for()
+        # Numbered before connecting: what the broker sends right after the
+        # CONNACK belongs to this connection.
+        self._session_no += 1
+        link = _Link(client, self._session_no, self._take)
         async with client:
-            self._session_no += 1
             self._drop_stale_inbox()
             self._client = client
+            self._link = link
+            early, link.early = link.early, []
+            for message in early:
+                self._take(link, message)
             # Subscribe before saying online: a hub that waits for `online` and
             # then speaks must find edged listening.
             for topic in subscription_topics(self.cfg):
@@ -477,7 +602,7 @@ class Daemon:
                 self.cfg.mqtt.port,
                 ", ".join(subscription_topics(self.cfg)),
             )
-            reader = asyncio.create_task(self._reader(client), name="edged-reader")
+            reader = asyncio.create_task(self._watch(client), name="edged-watch")
             stop = asyncio.create_task(self.stopping.wait())
             done, _ = await asyncio.wait({reader, stop}, return_when=asyncio.FIRST_COMPLETED)
             if reader in done:

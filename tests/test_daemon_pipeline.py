@@ -46,32 +46,38 @@ class FakeEngine:
         raise AssertionError("nothing is shed in these tests")
 
 
-class FakePaho:
-    def __init__(self, log: list[tuple[str, Any]]) -> None:
-        self.log = log
-
-    def ack(self, mid: int, qos: int) -> None:
-        self.log.append(("ack", mid))
-
-
-class FakeClient:
-    """publish() waits a random while, as PUBACKs come back out of order."""
+class FakeLink:
+    """The daemon's connection: a publish's PUBACK comes back after a random
+    while, so they return out of order."""
 
     def __init__(self, journal: Journal, seed: int = 0) -> None:
         self.log: list[tuple[str, Any]] = []
-        self._client = FakePaho(self.log)
         self.journal = journal
         self.rng = random.Random(seed)
+        self.session = 0
+        self.timeout = 10.0
 
-    async def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> None:
+    def publish(
+        self, topic: str, payload: bytes, qos: int, retain: bool = False
+    ) -> asyncio.Future[None]:
         rid = topic.split("/")[1] if topic.startswith("cmnd/") else None
         if rid is not None:
             # A command goes out only after "acted" is in the journal.
             assert self.journal.state(f"id:{rid}") == "acted"
-        await asyncio.sleep(self.rng.uniform(0, 0.005))
-        self.log.append(("publish", topic))
-        if rid is None:
-            self.log.append(("result", json.loads(payload)["id"]))
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+
+        def puback() -> None:
+            self.log.append(("publish", topic))
+            if rid is None:
+                self.log.append(("result", json.loads(payload)["id"]))
+            fut.set_result(None)
+
+        loop.call_later(self.rng.uniform(0, 0.005), puback)
+        return fut
+
+    def ack(self, mid: int, qos: int) -> None:
+        self.log.append(("ack", mid))
 
 
 def utterance(rid: str) -> Utterance:
@@ -80,12 +86,12 @@ def utterance(rid: str) -> Utterance:
 
 async def run_messages(
     cfg: Config, tmp_path: Path, ids: list[str]
-) -> tuple[FakeEngine, FakeClient, Journal]:
+) -> tuple[FakeEngine, FakeLink, Journal]:
     engine = FakeEngine()
     journal = Journal(tmp_path / "journal.log")
     daemon = Daemon(cfg, engine, journal)  # type: ignore[arg-type]
-    client = FakeClient(journal)
-    daemon._client = client  # type: ignore[assignment]
+    client = FakeLink(journal)
+    daemon._link = client  # type: ignore[assignment]
     worker = asyncio.create_task(daemon._worker())
     for mid, rid in enumerate(ids, start=1):
         daemon.inbox.put_nowait(_Inbound(utterance(rid), mid, 1, daemon._session_no))
