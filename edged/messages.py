@@ -106,6 +106,8 @@ def _depth(obj: Any, limit: int, level: int = 1) -> int:
 def _json_depth_ok(raw: str, limit: int) -> bool:
     """Bracket nesting counted before json.loads, so a deeply nested payload
     never reaches the recursive parser."""
+    if raw.count("{") + raw.count("[") <= limit:
+        return True  # no deeper than its opening brackets (the usual case: one)
     depth = 0
     in_str = esc = False
     for ch in raw:
@@ -176,12 +178,12 @@ def decode_inbound(
     """Bytes from the broker -> an utterance, or an error that names the problem."""
     now = time.time() if now is None else now
     site = site_from_topic(topic, patterns)
-    fallback_id = uuid.uuid4().hex
+    fallback_id = ""  # the sender's id, else a random one (made only when needed)
 
     def fail(
         msg: str, id_: str | None = None, reply_to: str | None = None, text: str = ""
     ) -> InboundError:
-        return InboundError(msg, topic, id_ or fallback_id, site, now, reply_to, text)
+        return InboundError(msg, topic, id_ or uuid.uuid4().hex, site, now, reply_to, text)
 
     raw, problem = decode_text(payload, limits)
     if problem is not None:
@@ -214,7 +216,9 @@ def decode_inbound(
         ts, reply_to = msg.ts, msg.reply_to
     else:
         text, ts, reply_to = raw, None, None
-    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else " " for c in text)
+    text = " ".join(text.split())
     if not text:
         return fail("no text to understand", fallback_id if own_id else None, reply_to)
     if len(text) > limits.max_text_chars:
@@ -223,7 +227,7 @@ def decode_inbound(
             fallback_id if own_id else None,
             reply_to,
         )
-    return Utterance(text, fallback_id, site, ts, reply_to, topic, now, own_id)
+    return Utterance(text, fallback_id or uuid.uuid4().hex, site, ts, reply_to, topic, now, own_id)
 
 
 @dataclass
