@@ -195,6 +195,8 @@ class Daemon:
         # Outcomes being published while the engine works on the next message.
         self._delivering: set[asyncio.Task[None]] = set()
         self._in_flight: dict[str, asyncio.Task[None]] = {}
+        # Queued for (or on) the engine thread.
+        self._understanding: set[asyncio.Future[Outcome]] = set()
         self._last_delivery: asyncio.Task[None] | None = None
         self._pipeline_slots = asyncio.Semaphore(PIPELINE_DEPTH)
 
@@ -349,12 +351,12 @@ class Daemon:
         link.ack(mid, qos)
 
     async def _worker(self) -> None:
-        """Runs the engine on each inbox message in arrival order, and hands the
-        outcome to a delivery task, so the next message is understood while
-        the broker acknowledges the last one's publishes (the engine thread
-        and the event loop then overlap on two cores). Acks still go out in
-        arrival order, each only after its own message was answered."""
-        loop = asyncio.get_running_loop()
+        """Hands each inbox message, in arrival order, to the engine thread
+        and to a delivery task that publishes its outcome, without waiting
+        for either: the engine works through the messages back to back while
+        the event loop publishes the ones before (the engine thread and the
+        event loop then overlap on two cores). Acks still go out in arrival
+        order, each only after its own message was answered."""
         while True:
             inbound = await self.inbox.get()
             handed_over = False
@@ -366,7 +368,7 @@ class Daemon:
                     continue
                 await self._pipeline_slots.acquire()
                 try:
-                    handed_over = await self._handle(loop, inbound)
+                    handed_over = await self._handle(inbound)
                 finally:
                     if not handed_over:
                         self._pipeline_slots.release()
@@ -377,9 +379,10 @@ class Daemon:
                 if not handed_over:
                     self.inbox.task_done()
 
-    async def _handle(self, loop: asyncio.AbstractEventLoop, inbound: _Inbound) -> bool:
-        """Understand one message and start its delivery; True once a delivery
-        task owns the message (it acks, and marks the inbox item done)."""
+    async def _handle(self, inbound: _Inbound) -> bool:
+        """Queue one message for the engine thread (behind the ones before it)
+        and start its delivery task; True once that task owns the message (it
+        acks, and marks the inbox item done)."""
         item = inbound.item
         key = item.dedupe_key if isinstance(item, Utterance) else None
         if key is not None and key in self._in_flight:
@@ -387,24 +390,21 @@ class Daemon:
             # itself): wait, so the journal below knows how that went.
             await asyncio.wait({self._in_flight[key]})
         done = self.journal.state(key) if (self.journal and key) else None
-        outcome: Outcome | None = None
+        understood: asyncio.Future[Outcome] | None = None
+        replay = done == "acted"
         if done == "answered":
             self.stats.duplicates += 1
             log.info("duplicate %s: already answered, not acting again", key)
         else:
-            replay = done == "acted"
             if replay:
                 self.stats.duplicates += 1
-            outcome = await loop.run_in_executor(
-                self.pool, self.engine.handle, item, time.time(), replay
+            understood = asyncio.get_running_loop().run_in_executor(
+                self.pool, self._understand, item, replay
             )
-            if replay:
-                outcome.result.error = "redelivered after a restart: its device commands went out before and are not repeated"
-            if self.journal is not None and key is not None and outcome.commands:
-                # Before anything is published: a device never moves twice.
-                self.journal.mark(key, "acted")
+            self._understanding.add(understood)
+            understood.add_done_callback(self._understanding.discard)
         task = asyncio.create_task(
-            self._finish(inbound, outcome, key, self._last_delivery),
+            self._finish(inbound, understood, replay, key, self._last_delivery),
             name=f"edged-deliver-{inbound.mid}",
         )
         self._last_delivery = task
@@ -423,17 +423,28 @@ class Daemon:
         self._pipeline_slots.release()
         self.inbox.task_done()
 
+    def _understand(self, item: Utterance | InboundError, replay: bool) -> Outcome:
+        """On the engine thread; `now` when it gets there, not when queued."""
+        return self.engine.handle(item, time.time(), replay)
+
     async def _finish(
         self,
         inbound: _Inbound,
-        outcome: Outcome | None,
+        understood: asyncio.Future[Outcome] | None,
+        replay: bool,
         key: str | None,
         previous: asyncio.Task[None] | None,
     ) -> None:
-        """Publish the outcome (None: a duplicate, nothing to say), then ack,
-        after the message before it was acked."""
+        """Wait for the engine's outcome (None: a duplicate, nothing to say),
+        publish it, then ack, after the message before it was acked."""
         try:
-            if outcome is not None:
+            if understood is not None:
+                outcome = await understood
+                if replay:
+                    outcome.result.error = "redelivered after a restart: its device commands went out before and are not repeated"
+                if self.journal is not None and key is not None and outcome.commands:
+                    # Before anything is published: a device never moves twice.
+                    self.journal.mark(key, "acted")
                 await self._deliver(outcome, key)
                 self.stats.handled += 1
                 status = outcome.result.status
@@ -448,9 +459,15 @@ class Daemon:
             log.warning("connection lost while handling %s: %s", _describe(inbound.item), e)
         except Exception:
             self.stats.errors += 1
-            log.exception("failed to deliver %s", _describe(inbound.item))
+            log.exception("failed to handle %s", _describe(inbound.item))
 
     def _cancel_deliveries(self) -> None:
+        # The engine's queue too: the messages in it come back after the
+        # reconnect, and a copy that is never answered must not change the
+        # engine's context (a pending confirmation) first. Only the one the
+        # engine thread is already on cannot be stopped.
+        for fut in list(self._understanding):
+            fut.cancel()
         for task in list(self._delivering):
             task.cancel()
         self._last_delivery = None
