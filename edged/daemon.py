@@ -21,6 +21,7 @@ import signal
 import socket
 import ssl
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -77,6 +78,14 @@ class _Link:
     in flight, which a pipelined daemon under load always has. aiomqtt still
     connects, subscribes, and ends the session when the connection drops.
 
+    Writes: paho asks for the socket's writability before each batch of
+    packets; aiomqtt answers with a thread-safe call that adds an epoll
+    writer, waits a loop turn for it, writes, and removes it again (an
+    eventfd write and two epoll_ctl per batch). On the event loop the
+    socket is almost always writable, so the batch is written at the end
+    of the current turn (`call_soon`), and aiomqtt's writer only takes over
+    when the socket is full or the write fails (it then ends the session).
+
     The hooks go in before connecting: a persistent session's backlog
     arrives right after the CONNACK."""
 
@@ -95,6 +104,10 @@ class _Link:
         self.early: list[mqtt.MQTTMessage] = []
         self._aiomqtt_on_publish: Any = self.paho.on_publish
         self.paho.on_publish = self._on_publish
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._aiomqtt_want_write: Any = self.paho.on_socket_register_write
+        self.paho.on_socket_register_write = self._want_write
         self.paho.on_message = lambda _client, _userdata, message: on_message(self, message)
 
     def publish(
@@ -124,6 +137,21 @@ class _Link:
             self._aiomqtt_on_publish(client, userdata, mid, reason_code, properties)
         elif not fut.done():
             fut.set_result(None)
+
+    def _want_write(self, client: mqtt.Client, userdata: object, sock: Any) -> None:
+        if threading.get_ident() != self._loop_thread:  # connecting, on aiomqtt's thread
+            self._aiomqtt_want_write(client, userdata, sock)
+        else:
+            self._loop.call_soon(self._write, sock)
+
+    def _write(self, sock: Any) -> None:
+        try:
+            self.paho.loop_write()
+        except Exception:
+            self._aiomqtt_want_write(self.paho, None, sock)  # its writer reports it
+            return
+        if self.paho.want_write() and self.paho.socket() is not None:
+            self._aiomqtt_want_write(self.paho, None, sock)  # the socket is full: wait for it
 
     def ack(self, mid: int, qos: int) -> None:
         if qos > 0:
