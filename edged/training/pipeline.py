@@ -19,7 +19,7 @@ from edged.training.data import (
     summarise,
     write_jsonl,
 )
-from edged.training.export import FP32_NAME, INT8_NAME, export_onnx, quantize_int8, save_tokenizer
+from edged.training.export import FP32_NAME, INT8_NAME, export_int8, export_onnx, save_tokenizer
 from edged.training.sampler import Example
 from edged.training.train import Labels, TrainConfig, save_labels, train
 
@@ -105,7 +105,7 @@ def build_model_dir(
     model, tokenizer, history = train(train_ex, valid_ex, labels, cfg, progress=progress)
 
     fp32 = export_onnx(model, out_dir / FP32_NAME)
-    quantize_int8(fp32, out_dir / INT8_NAME)
+    int8_export = export_int8(model, fp32, out_dir / INT8_NAME)
     save_tokenizer(tokenizer, out_dir)
     save_labels(labels, out_dir, cfg.max_tokens)
 
@@ -132,6 +132,7 @@ def build_model_dir(
         "valid_int8": _headline(metrics_int8),
         "valid_fp32": _headline(metrics_fp32),
         "model_mb": round((out_dir / INT8_NAME).stat().st_size / 1e6, 2),
+        "int8_export": int8_export,
         "total_seconds": round(time.monotonic() - started, 1),
         "train_config": asdict(cfg),
     }

@@ -5,6 +5,7 @@ through a real Mosquitto. And bad sentence files give errors naming the line."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -70,12 +71,46 @@ def custom_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "--epochs",
         "1",
         "--no-progress",
+        "--keep-fp32",
     )
     assert r.returncode == 0, r.stderr[-3000:]
     assert "model written to" in r.stdout and "INT8 intent" in r.stdout
     labels = json.loads((out / "labels.json").read_text())
     assert {"FeedFish", "GoodNight", "OutOfScope"} <= set(labels["intents"])
     return out
+
+
+def test_int8_model_uses_onnxruntime_fused_attention(custom_model: Path) -> None:
+    import onnx
+
+    metrics = json.loads((custom_model / "metrics.json").read_text())
+    assert metrics["int8_export"]["fused"] is True, metrics["int8_export"]
+    ops = {n.op_type for n in onnx.load(str(custom_model / "model.onnx")).graph.node}
+    assert {"QAttention", "QEmbedLayerNormalization", "SkipLayerNormalization"} <= ops
+    # The kept FP32 file is the plain export the TFLite converter reads.
+    fp32_ops = {n.op_type for n in onnx.load(str(custom_model / "model.fp32.onnx")).graph.node}
+    assert "Attention" not in fp32_ops and "Softmax" in fp32_ops
+
+
+def test_reexport_rebuilds_the_int8_model_from_fp32(custom_model: Path, tmp_path: Path) -> None:
+    from edged.nlu.model import NluModel
+
+    copy = tmp_path / "model"
+    shutil.copytree(custom_model, copy)
+    (copy / "model.onnx").unlink()
+    r = subprocess.run(
+        [sys.executable, "-m", "edged.training.export", "--model", str(copy)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads(r.stdout.strip().splitlines()[-1])["fused"] is True
+    before, after = NluModel(custom_model), NluModel(copy)
+    for text in ("feed the fish", "good night", "time for bed", "what is the weather"):
+        a, b = before.parse(text), after.parse(text)
+        assert (a.intent, round(a.confidence, 3)) == (b.intent, round(b.confidence, 3)), text
 
 
 def test_custom_intent_trains_loads_and_acts(
