@@ -145,6 +145,7 @@ class _Link:
             self._loop.call_soon(self._write, sock)
 
     def _write(self, sock: Any) -> None:
+        _coalesce(self.paho)
         try:
             self.paho.loop_write()
         except Exception:
@@ -165,6 +166,38 @@ class _Link:
             if not fut.done():
                 fut.set_exception(aiomqtt.MqttError("connection lost"))
                 fut.exception()  # retrieved: a cancelled delivery may never look
+
+
+_PUBLISH, _PUBACK = 0x30, 0x40
+
+
+def _coalesce(paho: mqtt.Client) -> None:
+    """Join paho's queued QoS 1 publishes and acks into one buffer, so the
+    batch goes out in one send() instead of one per packet (with
+    TCP_NODELAY each is its own segment, and wakes the broker once more).
+    paho does nothing per packet for these two kinds once written (QoS 1
+    completes on the PUBACK), so one entry stands for them all. Anything
+    else queued, or a packet already half written, leaves the queue as is."""
+    queue = paho._out_packet
+    if len(queue) < 2:
+        return
+    for packet in queue:
+        kind = packet["command"] & 0xF0
+        if packet["pos"] != 0 or not (kind == _PUBACK or (kind == _PUBLISH and packet["qos"] > 0)):
+            return
+    data = b"".join(packet["packet"] for packet in queue)
+    queue.clear()
+    queue.append(
+        {
+            "command": _PUBACK,
+            "mid": 0,
+            "qos": 1,
+            "pos": 0,
+            "to_process": len(data),
+            "packet": data,
+            "info": None,
+        }
+    )
 
 
 def _tls_params(cfg: Config) -> aiomqtt.TLSParameters | None:

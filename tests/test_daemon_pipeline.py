@@ -7,14 +7,16 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import socket
 import time
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from edged.config import Config, load_config
-from edged.daemon import Daemon, _Inbound
+from edged.daemon import Daemon, _coalesce, _Inbound
 from edged.engine import Outcome
 from edged.journal import Journal
 from edged.messages import ActionOut, ResultEvent, Utterance
@@ -128,3 +130,38 @@ def test_a_repeated_id_acts_once(cfg: Config, tmp_path: Path) -> None:
     # The copies were recognised as answered, not handled again.
     assert engine.handled == [("same", False), ("other", False)]
     assert [mid for what, mid in client.log if what == "ack"] == [1, 2, 3, 4]
+
+
+def _queued_stream(coalesce: bool, qos0_too: bool = False) -> tuple[int, bytes]:
+    """What a paho client with two QoS 1 publishes and an ack queued writes,
+    and how many packets it held just before writing."""
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="t", protocol=mqtt.MQTTv5)
+    client._sock = ours
+    client._state = mqtt._ConnectionState.MQTT_CS_CONNECTED
+    client.on_socket_register_write = lambda *args: None  # held until loop_write
+    client.publish("cmnd/lamp/POWER", b"ON", 1)
+    client._send_puback(7)
+    client.publish("edged/result", b'{"id": "1"}', 1)
+    if qos0_too:
+        client.publish("edged/state", b"x", 0)
+    if coalesce:
+        _coalesce(client)
+    queued = len(client._out_packet)
+    client.loop_write()
+    assert not client.want_write()
+    data = theirs.recv(65536)
+    ours.close()
+    theirs.close()
+    return queued, data
+
+
+def test_coalesced_writes_send_the_same_bytes_in_one_go() -> None:
+    queued, plain = _queued_stream(coalesce=False)
+    assert queued == 3
+    queued, joined = _queued_stream(coalesce=True)
+    assert queued == 1 and joined == plain
+    # A QoS 0 publish (its completion is the write itself) is left alone.
+    queued, _ = _queued_stream(coalesce=True, qos0_too=True)
+    assert queued == 4
