@@ -148,11 +148,12 @@ class _Link:
         _coalesce(self.paho)
         try:
             self.paho.loop_write()
+            if not self.paho.want_write():
+                return  # the usual case: all written
         except Exception:
-            self._aiomqtt_want_write(self.paho, None, sock)  # its writer reports it
-            return
-        if self.paho.want_write() and self.paho.socket() is not None:
-            self._aiomqtt_want_write(self.paho, None, sock)  # the socket is full: wait for it
+            pass  # aiomqtt's writer tries again, and reports the error
+        if self.paho.socket() is not None:
+            self._aiomqtt_want_write(self.paho, None, sock)  # e.g. the socket is full
 
     def ack(self, mid: int, qos: int) -> None:
         if qos > 0:
