@@ -173,3 +173,26 @@ def test_bad_sentence_files_name_the_line(tmp_path: Path, content: str, expected
     assert expected in r.stderr, r.stderr
     assert str(f) in r.stderr
     assert not (tmp_path / "never").exists()
+
+
+def test_export_falls_back_to_the_plain_graph_when_fusion_misses(
+    custom_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import onnx
+
+    from edged.nlu.model import NluModel
+    from edged.training import export
+
+    fp32 = custom_model / "model.fp32.onnx"
+    model = export.model_from_onnx(fp32)
+    # An onnxruntime whose optimizer no longer recognises the attention.
+    monkeypatch.setattr(export, "fuse_for_onnxruntime", lambda *a, **k: {"Attention": 2})
+    out = tmp_path / "model"
+    shutil.copytree(custom_model, out)
+    info = export.export_int8(model, fp32, out / "model.onnx")
+    assert info == {"fused": False, "why": "fused 2 of 6 attention layers"}
+    ops = {n.op_type for n in onnx.load(str(out / "model.onnx")).graph.node}
+    assert "MatMulInteger" in ops and "QAttention" not in ops
+    assert NluModel(out).parse("feed the fish").intent == NluModel(custom_model).parse(
+        "feed the fish"
+    ).intent
