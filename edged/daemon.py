@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from edged.hermes import decode_query
 from edged.journal import Journal
 from edged.messages import InboundError, Limits, Utterance, decode_inbound
 from edged.metrics import Metrics, MetricsUnavailable, load_metrics, log_result
+from edged.nlu.types import Parse
 from edged.sdnotify import SystemdNotifier
 
 log = logging.getLogger("edged.daemon")
@@ -51,6 +52,8 @@ EXIT_CONFIG = 78  # EX_CONFIG: systemd's RestartPreventExitStatus keeps it from 
 EXIT_MODEL = 3
 # Messages understood and being published at once (the rest wait in the inbox).
 PIPELINE_DEPTH = 32
+# Utterances parsed at once, at most (and not more than the cores allow).
+PARSE_WORKERS = 2
 
 
 @dataclass
@@ -243,7 +246,14 @@ class Daemon:
         self.inbox: asyncio.Queue[_Inbound] = asyncio.Queue(maxsize=cfg.limits.inbox_size)
         # One thread: the engine's context ("it", pending confirmations) is
         # updated in the order utterances arrived.
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edged-nlu")
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edged-engine")
+        # The NLU step alone is stateless (Engine.parse), and the model spends
+        # most of its time outside the GIL: the next utterances are parsed on
+        # other cores while the engine thread resolves this one.
+        parsers = (os.cpu_count() or 1) // max(1, cfg.nlu.threads)
+        self.parse_pool = ThreadPoolExecutor(
+            max_workers=max(1, min(PARSE_WORKERS, parsers)), thread_name_prefix="edged-nlu"
+        )
         self.notifier = SystemdNotifier()
         self.stopping = asyncio.Event()
         self.connected = asyncio.Event()
@@ -258,7 +268,7 @@ class Daemon:
         self._delivering: set[asyncio.Task[None]] = set()
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         # Queued for (or on) the engine thread.
-        self._understanding: set[asyncio.Future[Outcome]] = set()
+        self._understanding: dict[asyncio.Future[Outcome], Future[Parse | None]] = {}
         self._last_delivery: asyncio.Task[None] | None = None
         self._pipeline_slots = asyncio.Semaphore(PIPELINE_DEPTH)
 
@@ -460,11 +470,12 @@ class Daemon:
         else:
             if replay:
                 self.stats.duplicates += 1
+            parsed = self.parse_pool.submit(self.engine.parse, item)
             understood = asyncio.get_running_loop().run_in_executor(
-                self.pool, self._understand, item, replay
+                self.pool, self._understand, item, replay, parsed
             )
-            self._understanding.add(understood)
-            understood.add_done_callback(self._understanding.discard)
+            self._understanding[understood] = parsed
+            understood.add_done_callback(self._understood)
         task = asyncio.create_task(
             self._finish(inbound, understood, replay, key, self._last_delivery),
             name=f"edged-deliver-{inbound.mid}",
@@ -485,9 +496,16 @@ class Daemon:
         self._pipeline_slots.release()
         self.inbox.task_done()
 
-    def _understand(self, item: Utterance | InboundError, replay: bool) -> Outcome:
-        """On the engine thread; `now` when it gets there, not when queued."""
-        return self.engine.handle(item, time.time(), replay)
+    def _understand(
+        self, item: Utterance | InboundError, replay: bool, parsed: Future[Parse | None]
+    ) -> Outcome:
+        """On the engine thread, in arrival order; `now` when it gets there,
+        not when queued."""
+        parse = parsed.result()
+        return self.engine.handle(item, time.time(), replay, parse=parse)
+
+    def _understood(self, understood: asyncio.Future[Outcome]) -> None:
+        self._understanding.pop(understood, None)
 
     async def _finish(
         self,
@@ -528,8 +546,9 @@ class Daemon:
         # reconnect, and a copy that is never answered must not change the
         # engine's context (a pending confirmation) first. Only the one the
         # engine thread is already on cannot be stopped.
-        for fut in list(self._understanding):
-            fut.cancel()
+        for understood, parsed in list(self._understanding.items()):
+            understood.cancel()
+            parsed.cancel()
         for task in list(self._delivering):
             task.cancel()
         self._last_delivery = None
@@ -636,6 +655,7 @@ class Daemon:
             ticker.cancel()
             self._cancel_deliveries()
             self.pool.shutdown(wait=False, cancel_futures=True)
+            self.parse_pool.shutdown(wait=False, cancel_futures=True)
             if self.health_file:
                 with contextlib.suppress(OSError):
                     Path(self.health_file).unlink()

@@ -107,14 +107,35 @@ class Engine:
             item, "overloaded: too many utterances queued; this one was not handled, try again", now
         )
 
-    def handle(self, item: Utterance | InboundError, now: float, replay: bool = False) -> Outcome:
+    def parse(self, item: Utterance | InboundError) -> Parse | None:
+        """The NLU step of `handle` on its own (None: nothing to parse). It
+        reads no engine state, so it may run on another thread, ahead of
+        `handle` (the daemon parses the next utterances while this one is
+        resolved)."""
+        if isinstance(item, InboundError):
+            return None
+        return self.model.parse(item.text)
+
+    def handle(
+        self,
+        item: Utterance | InboundError,
+        now: float,
+        replay: bool = False,
+        parse: Parse | None = None,
+    ) -> Outcome:
         """The outcome of one inbound message. With `replay` (the journal says
         its commands already went out before a crash), the result is rebuilt
-        but no command is sent again."""
+        but no command is sent again. `parse`: the item's `Engine.parse`,
+        when it was done already."""
         if isinstance(item, InboundError):
             return self.error(item, item.error, now)
         started = time.perf_counter()
-        parse = self.model.parse(item.text)
+        # The NLU's own time when it ran before, so "engine" is still the sum.
+        parsed_before_ms = 0.0
+        if parse is None:
+            parse = self.model.parse(item.text)
+        else:
+            parsed_before_ms = sum(parse.timings_ms.values())
         # Hermes (edged.hermes): the query's intentFilter limits the parse;
         # with topics.hermes.act false edged only answers, as Rhasspy's NLU.
         hermes_item = item if isinstance(item, HermesUtterance) else None
@@ -122,7 +143,7 @@ class Engine:
         if hermes_item is not None and hermes is not None:
             parse = restrict_to_filter(parse, hermes.intent_filter)
             if not self.cfg.topics.hermes.act:
-                return self._parse_only(hermes_item, parse, started)
+                return self._parse_only(hermes_item, parse, started, parsed_before_ms)
         t_nlu = time.perf_counter()
         custom = self.cfg.custom_intents.get(parse.intent or "")
         if custom is not None:
@@ -180,7 +201,7 @@ class Engine:
                 **parse.timings_ms,
                 "resolve": (t_resolve - t_nlu) * 1e3,
                 "policy_render": (t_render - t_resolve) * 1e3,
-                "engine": (t_render - started) * 1e3,
+                "engine": (t_render - started) * 1e3 + parsed_before_ms,
             },
         )
         if status == "executed" and reason and not commands:
@@ -193,7 +214,9 @@ class Engine:
             parse=parse,
         )
 
-    def _parse_only(self, item: HermesUtterance, parse: Parse, started: float) -> Outcome:
+    def _parse_only(
+        self, item: HermesUtterance, parse: Parse, started: float, parsed_before_ms: float = 0.0
+    ) -> Outcome:
         """A Hermes query when edged is only the NLU: the intent goes back in
         Hermes messages; nothing is resolved and no device is touched. The
         result event still goes out (status `parsed`) for logs and metrics."""
@@ -208,7 +231,7 @@ class Engine:
             slots=[s.to_dict() for s in parse.slots],
             error=None if parse.recognised else "not recognised",
             latency_ms=(time.time() - item.received_at) * 1e3,
-            stages_ms={**parse.timings_ms, "engine": (done - started) * 1e3},
+            stages_ms={**parse.timings_ms, "engine": (done - started) * 1e3 + parsed_before_ms},
         )
         return Outcome(
             result=result,

@@ -37,7 +37,15 @@ class FakeEngine:
     def __init__(self) -> None:
         self.handled: list[tuple[str, bool]] = []
 
-    def handle(self, item: Utterance, now: float, replay: bool = False) -> Outcome:
+    def parse(self, item: Utterance) -> str:
+        time.sleep(0.001)  # the model takes a moment, on a parser thread
+        return f"parsed {item.id}"
+
+    def handle(
+        self, item: Utterance, now: float, replay: bool = False, parse: Any = None
+    ) -> Outcome:
+        # Each utterance comes with its own parse, however the parsers overlapped.
+        assert parse == f"parsed {item.id}"
         self.handled.append((item.id, replay))
         time.sleep(0.001)  # the engine takes a moment, on its thread
         result = ResultEvent(id=item.id, text=item.text, site=None, status="executed")
@@ -100,6 +108,7 @@ async def run_messages(
     await asyncio.wait_for(daemon.inbox.join(), timeout=30)
     worker.cancel()
     daemon.pool.shutdown()
+    daemon.parse_pool.shutdown()
     return engine, client, journal
 
 
