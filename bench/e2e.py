@@ -173,6 +173,12 @@ class BenchClient:
         self.client.publish(topic, payload, qos=1)
         return t0
 
+    def idle_until(self, t: float) -> None:
+        """Sleep until perf_counter() reaches t; paho's thread reads meanwhile."""
+        wait = t - time.perf_counter()
+        if wait > 0:
+            time.sleep(wait)
+
     def wait_status(self, topic: str, payload: bytes, timeout: float) -> float:
         deadline = time.monotonic() + timeout
         with self.cond:

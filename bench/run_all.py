@@ -318,20 +318,25 @@ def _broker_benchmarks(
             daemon.stop()
             client.close()
 
-        # Throughput on its own daemon and a client that takes only results,
-        # so the bench's own Python is not the bottleneck.
+        # Throughput on its own daemon and a client that takes only results
+        # (throughput.LeanClient: one thread, no paho network thread), so the
+        # bench's own Python is not the bottleneck.
         done = _step(f"throughput ramp {list(plan.rates)} /s, {plan.step_s} s each", log)
         client = e2e.BenchClient(broker.port, ("edged/result", "bench/+/status")).connect()
         daemon = e2e.Daemon(broker.port, tmp, model_dir, home).start()
+        hub = throughput.LeanClient(broker.port)
         try:
             daemon.wait_online(client)
             daemon.wait_ready(client)
-            tp = throughput.measure_throughput(client, texts, plan.rates, plan.step_s, log=log)
+            client.close()
+            hub.connect()
+            tp = throughput.measure_throughput(hub, texts, plan.rates, plan.step_s, log=log)
             out["throughput"] = tp
             out["throughput_per_s"] = tp["throughput_per_s"]
             out["memory"]["rss_after_throughput_mb"] = round(memory.rss_mb(daemon.pid), 1)
         finally:
             daemon.stop()
+            hub.close()
             client.close()
         done()
     return out
