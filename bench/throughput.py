@@ -40,7 +40,6 @@ if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
 import e2e  # noqa: E402
-import paho.mqtt.client as mqtt  # noqa: E402
 
 RATES = (100, 200, 300, 400, 500, 600, 800, 1000, 1200)
 # Every answer counts, "error" too (e.g. "which lamp?"), except "shed": the
@@ -61,36 +60,193 @@ class Hub(Protocol):
     def wait_results(self, rids: Sequence[str], timeout: float) -> int: ...
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _read_varint(buf: bytes | bytearray, i: int) -> tuple[int, int] | None:
+    """(value, index after it), or None when the buffer ends first."""
+    value = shift = 0
+    while i < len(buf):
+        byte = buf[i]
+        value |= (byte & 0x7F) << shift
+        i += 1
+        if not byte & 0x80:
+            return value, i
+        shift += 7
+    return None
+
+
+def _utf8(text: str) -> bytes:
+    raw = text.encode()
+    return len(raw).to_bytes(2, "big") + raw
+
+
 class LeanClient:
-    """Publishes utterances at QoS 1 and records, by request id, when each
-    result arrived and its status (the overload error as "shed"), like
-    e2e.BenchClient, but with paho driven from the calling thread: a publish
-    is written at once, and results (and PUBACKs) are read while the caller
-    waits for the next send time (`idle_until`) or for results."""
+    """The hub for the throughput ramp: MQTT 5 on a plain socket, on the
+    bench's one thread. It publishes utterances at QoS 1 (a packet id each,
+    PUBACKs counted, the broker's Receive Maximum respected) and records, by
+    request id, when each result arrived and its status (the overload error
+    as "shed"), acking each result (QoS 1), like e2e.BenchClient. Without
+    paho or its network thread: the client shares the cores with the daemon
+    and the broker, so its own cost is part of what is measured, and paho's
+    Python per packet (and a thread wake-up and GIL hand-over per publish)
+    was a good part of it. Results are read while the caller waits for the
+    next send time (`idle_until`) or for the results (`wait_results`)."""
 
     def __init__(self, port: int, result_topic: str = "edged/result") -> None:
         self.port = port
         self.result_topic = result_topic
         self.results: dict[str, tuple[float, str]] = {}
         self.lock = threading.Lock()  # never contended: one thread
-        self._subscribed = False
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"bench-lean-{uuid.uuid4().hex[:10]}",
-            protocol=mqtt.MQTTv5,
+        self.sock: socket.socket | None = None
+        self._buf = bytearray()
+        self._next_id = 0
+        self._unacked: set[int] = set()  # our publishes the broker has not acked
+        self._waiting: list[bytes] = []  # over the broker's Receive Maximum
+        self._receive_max = 65535
+        self._connack = self._suback = False
+        self._last_out = 0.0
+        self.keepalive = 60
+
+    def _packet_id(self) -> int:
+        self._next_id = self._next_id % 65535 + 1
+        return self._next_id
+
+    def _send(self, data: bytes) -> None:
+        assert self.sock is not None
+        self.sock.sendall(data)
+        self._last_out = time.monotonic()
+
+    def connect(self, timeout: float = 10.0) -> LeanClient:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        # Nagle + delayed ACK would add ~40 ms per QoS 1 exchange.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Blocking: it is read only after select() said so, and a full send
+        # buffer (a stalled broker) just holds the sender up.
+        sock.settimeout(None)
+        self.sock = sock
+        body = (
+            _utf8("MQTT")
+            + bytes([5, 0x02])  # MQTT 5, clean start
+            + self.keepalive.to_bytes(2, "big")
+            + _varint(0)  # no properties
+            + _utf8(f"bench-lean-{uuid.uuid4().hex[:10]}")
         )
-        self.client.max_inflight_messages_set(1000)
-        self.client.max_queued_messages_set(0)
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = self._on_subscribe
+        self._send(b"\x10" + _varint(len(body)) + body)
+        self._pump_until(lambda: self._connack, timeout, "no CONNACK")
+        topic = _utf8(self.result_topic)
+        body = self._packet_id().to_bytes(2, "big") + _varint(0) + topic + b"\x01"  # QoS 1
+        self._send(b"\x82" + _varint(len(body)) + body)
+        self._pump_until(lambda: self._suback, timeout, "bench client could not subscribe")
+        return self
 
-    def _on_subscribe(self, *args: Any) -> None:
-        self._subscribed = True
+    def _pump_until(self, done: Any, timeout: float, what: str) -> None:
+        deadline = time.perf_counter() + timeout
+        while not done():
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                raise TimeoutError(what)
+            self._pump(min(left, 0.05))
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        t = time.perf_counter()
+    def close(self) -> None:
+        if self.sock is not None:
+            with contextlib.suppress(OSError):
+                self._send(b"\xe0\x00")  # DISCONNECT
+            self.sock.close()
+            self.sock = None
+
+    def _pump(self, timeout: float) -> None:
+        """Wait up to `timeout` for the socket, and handle what came."""
+        sock = self.sock
+        if sock is None:
+            raise ConnectionError("bench client is not connected")
+        readable, _, _ = select.select([sock], [], [], max(0.0, timeout))
+        if readable:
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("the broker closed the connection")
+            self._buf += data
+            self._handle_packets()
+        if time.monotonic() - self._last_out > self.keepalive / 2:
+            self._send(b"\xc0\x00")  # PINGREQ
+
+    def _handle_packets(self) -> None:
+        buf = self._buf
+        i = 0
+        acks = bytearray()
+        while i < len(buf):
+            length = _read_varint(buf, i + 1)
+            if length is None or length[1] + length[0] > len(buf):
+                break  # the rest of this packet has not arrived yet
+            size, start = length
+            end = start + size
+            kind = buf[i] & 0xF0
+            if kind == 0x30:  # PUBLISH: a result
+                t = time.perf_counter()
+                qos = (buf[i] >> 1) & 3
+                tlen = int.from_bytes(buf[start : start + 2], "big")
+                j = start + 2 + tlen
+                if qos:
+                    acks += b"\x40\x02" + buf[j : j + 2]
+                    j += 2
+                plen = _read_varint(buf, j)
+                assert plen is not None
+                self._result(t, bytes(buf[plen[1] + plen[0] : end]))
+            elif kind == 0x40:  # PUBACK for one of ours
+                self._unacked.discard(int.from_bytes(buf[start : start + 2], "big"))
+            elif kind == 0x20:  # CONNACK
+                if buf[start + 1] != 0:
+                    raise ConnectionError(f"the broker refused: reason {buf[start + 1]:#x}")
+                self._connack = True
+                self._connack_properties(bytes(buf[start + 2 : end]))
+            elif kind == 0x90:  # SUBACK
+                if buf[end - 1] >= 0x80:
+                    raise ConnectionError(f"subscription refused: reason {buf[end - 1]:#x}")
+                self._suback = True
+            elif kind == 0xE0:  # DISCONNECT from the broker
+                raise ConnectionError("the broker disconnected the bench client")
+            i = end
+        del buf[:i]
+        if acks:
+            self._send(bytes(acks))
+        while self._waiting and len(self._unacked) < self._receive_max:
+            self._publish_now(self._waiting.pop(0))
+
+    def _connack_properties(self, props: bytes) -> None:
+        """Receive Maximum and Server Keep Alive; the rest is skipped."""
+        length = _read_varint(props, 0)
+        if length is None:
+            return
+        j, end = length[1], length[1] + length[0]
+        while j < end:
+            pid, j = props[j], j + 1
+            if pid == 0x21:  # Receive Maximum
+                self._receive_max = int.from_bytes(props[j : j + 2], "big")
+            elif pid == 0x13:  # Server Keep Alive
+                self.keepalive = int.from_bytes(props[j : j + 2], "big") or self.keepalive
+            if pid in (0x24, 0x25, 0x28, 0x29, 0x2A):  # a byte
+                j += 1
+            elif pid in (0x13, 0x21, 0x22):  # two bytes
+                j += 2
+            elif pid in (0x11, 0x27):  # four bytes
+                j += 4
+            elif pid in (0x12, 0x15, 0x16, 0x1A, 0x1C, 0x1F):  # a string or binary
+                j += 2 + int.from_bytes(props[j : j + 2], "big")
+            elif pid == 0x26:  # user property: two strings
+                j += 2 + int.from_bytes(props[j : j + 2], "big")
+                j += 2 + int.from_bytes(props[j : j + 2], "big")
+            else:
+                return
+
+    def _result(self, t: float, payload: bytes) -> None:
         try:
-            body = json.loads(msg.payload)
+            body = json.loads(payload)
         except ValueError:
             return
         status = str(body.get("status"))
@@ -98,44 +254,22 @@ class LeanClient:
             status = "shed"
         self.results.setdefault(str(body.get("id")), (t, status))
 
-    def connect(self, timeout: float = 10.0) -> LeanClient:
-        self.client.connect("127.0.0.1", self.port)
-        sock = self.client.socket()
-        if sock is not None:
-            # Nagle + delayed ACK would add ~40 ms per QoS 1 exchange.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.client.subscribe(self.result_topic, qos=1)
-        deadline = time.perf_counter() + timeout
-        while not self._subscribed:
-            if time.perf_counter() > deadline:
-                raise TimeoutError("bench client could not subscribe")
-            self._pump(0.05)
-        return self
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.client.disconnect()
-
-    def _pump(self, timeout: float) -> None:
-        """Wait up to `timeout` for the socket, and handle what came."""
-        sock = self.client.socket()
-        if sock is None:
-            raise ConnectionError("bench client disconnected")
-        want_write = [sock] if self.client.want_write() else []
-        readable, writable, _ = select.select([sock], want_write, [], max(0.0, timeout))
-        if readable:
-            self.client.loop_read()
-        if writable:
-            self.client.loop_write()
-        self.client.loop_misc()
+    def _publish_now(self, packet: bytes) -> None:
+        self._unacked.add(int.from_bytes(packet[-2:], "big"))
+        self._send(packet[:-2])
 
     def say(self, text: str, rid: str, topic: str = "edged/utterance") -> float:
         """Publish at QoS 1 (written now, not waiting for the PUBACK); returns the send time."""
-        payload = json.dumps({"text": text, "id": rid})
+        payload = json.dumps({"text": text, "id": rid}).encode()
+        pid = self._packet_id().to_bytes(2, "big")
+        body = _utf8(topic) + pid + b"\x00" + payload  # no properties
+        # The packet id rides at the end until it is sent.
+        packet = b"\x32" + _varint(len(body)) + body + pid
         t0 = time.perf_counter()
-        info = self.client.publish(topic, payload, qos=1)
-        if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            raise ConnectionError(f"publish failed: {mqtt.error_string(info.rc)}")
+        if len(self._unacked) < self._receive_max and not self._waiting:
+            self._publish_now(packet)
+        else:
+            self._waiting.append(packet)
         return t0
 
     def idle_until(self, t: float) -> None:
