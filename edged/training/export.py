@@ -43,7 +43,7 @@ def export_onnx(
     encoder = model.encoder
     before = encoder.config._attn_implementation
     if attention is not None:
-        encoder.set_attn_implementation(attention)
+        _set_attention(encoder, attention)
     ids = torch.tensor([[101, 2735, 2125, 1996, 3829, 4597, 102]], dtype=torch.long)
     mask = torch.ones_like(ids)
     try:
@@ -64,8 +64,15 @@ def export_onnx(
         )
     finally:
         if attention is not None:
-            encoder.set_attn_implementation(before)
+            _set_attention(encoder, before)
     return out_path
+
+
+def _set_attention(encoder: Any, name: str) -> None:
+    if hasattr(encoder, "set_attn_implementation"):  # transformers >= 4.48 or so
+        encoder.set_attn_implementation(name)
+    else:
+        encoder.config._attn_implementation = name
 
 
 def export_int8(model: Any, fp32_path: Path, int8_path: Path) -> dict[str, Any]:
