@@ -108,6 +108,11 @@ def _json_depth_ok(raw: str, limit: int) -> bool:
     never reaches the recursive parser."""
     if raw.count("{") + raw.count("[") <= limit:
         return True  # no deeper than its opening brackets (the usual case: one)
+    return _json_depth_scan(raw, limit)
+
+
+def _json_depth_scan(raw: str, limit: int) -> bool:
+    """The nesting check proper, bracket by bracket outside strings."""
     depth = 0
     in_str = esc = False
     for ch in raw:

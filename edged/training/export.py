@@ -31,9 +31,7 @@ FP32_NAME = "model.fp32.onnx"
 INT8_NAME = "model.onnx"
 
 
-def export_onnx(
-    model: Any, out_path: Path, opset: int = 17, attention: str | None = None
-) -> Path:
+def export_onnx(model: Any, out_path: Path, opset: int = 17, attention: str | None = None) -> Path:
     """The joint model as ONNX. `attention="eager"` writes the attention as
     plain MatMul/Softmax ops for onnxruntime's fusion; None keeps the
     encoder's own implementation (SDPA)."""

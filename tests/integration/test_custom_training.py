@@ -193,6 +193,7 @@ def test_export_falls_back_to_the_plain_graph_when_fusion_misses(
     assert info == {"fused": False, "why": "fused 2 of 6 attention layers"}
     ops = {n.op_type for n in onnx.load(str(out / "model.onnx")).graph.node}
     assert "MatMulInteger" in ops and "QAttention" not in ops
-    assert NluModel(out).parse("feed the fish").intent == NluModel(custom_model).parse(
-        "feed the fish"
-    ).intent
+    assert (
+        NluModel(out).parse("feed the fish").intent
+        == NluModel(custom_model).parse("feed the fish").intent
+    )
