@@ -322,22 +322,11 @@ def _broker_benchmarks(
         # (throughput.LeanClient: one thread, no paho network thread), so the
         # bench's own Python is not the bottleneck.
         done = _step(f"throughput ramp {list(plan.rates)} /s, {plan.step_s} s each", log)
-        client = e2e.BenchClient(broker.port, ("edged/result", "bench/+/status")).connect()
-        daemon = e2e.Daemon(broker.port, tmp, model_dir, home).start()
-        hub = throughput.LeanClient(broker.port)
-        try:
-            daemon.wait_online(client)
-            daemon.wait_ready(client)
-            client.close()
-            hub.connect()
+        with throughput.ramp_daemon(broker.port, tmp, model_dir, home) as (daemon, hub):
             tp = throughput.measure_throughput(hub, texts, plan.rates, plan.step_s, log=log)
             out["throughput"] = tp
             out["throughput_per_s"] = tp["throughput_per_s"]
             out["memory"]["rss_after_throughput_mb"] = round(memory.rss_mb(daemon.pid), 1)
-        finally:
-            daemon.stop()
-            hub.close()
-            client.close()
         done()
     return out
 

@@ -11,10 +11,11 @@ shed; an "error" answer such as "which lamp?" is an answer) and the daemon kept 
 The ramp stops at the first step that fails. The utterances cycle through
 bench/utterances.jsonl (commands, misses and chatter, as a real mix).
 
-The hub is `LeanClient`: paho on the bench's one thread, reading results
-between sends. The client shares the machine's cores with the daemon and the
-broker, so its own cost is part of what is measured; paho's network thread
-(as in e2e.BenchClient) adds a wake-up and a GIL hand-over per publish.
+The hub is `LeanClient`: MQTT 5 on a plain socket, on the bench's one
+thread, reading results between sends. The client shares the machine's cores
+with the daemon and the broker, so its own cost is part of what is measured;
+paho (as in e2e.BenchClient) costs Python per packet, and its network thread
+a wake-up and a GIL hand-over per publish.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -368,6 +369,27 @@ def measure_throughput(
     }
 
 
+@contextlib.contextmanager
+def ramp_daemon(
+    port: int, workdir: Path, model_dir: Path | None, home: dict[str, Any] | None = None
+) -> Iterator[tuple[e2e.Daemon, LeanClient]]:
+    """A daemon started and ready (watched with a BenchClient, which then
+    leaves), and the LeanClient hub connected to drive it."""
+    client = e2e.BenchClient(port, ("edged/result", "bench/+/status")).connect()
+    daemon = e2e.Daemon(port, workdir, model_dir, home).start()
+    hub = LeanClient(port)
+    try:
+        daemon.wait_online(client)
+        daemon.wait_ready(client)
+        client.close()
+        hub.connect()
+        yield daemon, hub
+    finally:
+        daemon.stop()
+        hub.close()
+        client.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -377,21 +399,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp, e2e.running_broker(Path(tmp)) as broker:
-        client = e2e.BenchClient(broker.port, ("edged/result", "bench/+/status")).connect()
-        d = e2e.Daemon(broker.port, Path(tmp), args.model).start()
-        hub = LeanClient(broker.port)
-        try:
-            d.wait_online(client)
-            d.wait_ready(client)
-            client.close()
-            hub.connect()
+        with ramp_daemon(broker.port, Path(tmp), args.model) as (_, hub):
             res = measure_throughput(hub, e2e.all_texts(), args.rates, args.seconds)
-            print(json.dumps({k: v for k, v in res.items() if k != "steps"}, indent=2))
-            print(statistics.median([s["p50_ms"] for s in res["steps"] if s["p50_ms"]]))
-        finally:
-            d.stop()
-            hub.close()
-            client.close()
+        print(json.dumps({k: v for k, v in res.items() if k != "steps"}, indent=2))
+        print(statistics.median([s["p50_ms"] for s in res["steps"] if s["p50_ms"]]))
 
 
 if __name__ == "__main__":

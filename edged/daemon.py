@@ -123,7 +123,7 @@ class _Link:
             raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
         if qos == 0 or info.is_published():
             return None
-        fut = asyncio.get_running_loop().create_future()
+        fut = self._loop.create_future()
         self._acks[info.mid] = fut
         return fut
 
@@ -258,7 +258,6 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.connected = asyncio.Event()
         self.online_at: float | None = None
-        self._client: aiomqtt.Client | None = None
         self._link: _Link | None = None
         self.health_file = os.environ.get("EDGED_HEALTH_FILE")
         self.on_outcome: Callable[[Outcome], Awaitable[None]] | None = None
@@ -327,9 +326,6 @@ class Daemon:
                         await fut
         except TimeoutError:
             raise aiomqtt.MqttError("Operation timed out") from None
-
-    async def _publish(self, topic: str, payload: str, retain: bool = False) -> None:
-        await self._publish_all([(topic, payload)], retain=retain)
 
     def _ack(self, mid: int, qos: int, session: int | None = None) -> None:
         """Acknowledge on the connection the message came in on; one that has
@@ -628,7 +624,6 @@ class Daemon:
                     delay = self.cfg.mqtt.reconnect_min_s
                 except aiomqtt.MqttError as e:
                     self.connected.clear()
-                    self._client = None
                     if self._link is not None:
                         self._link.close()
                         self._link = None
@@ -678,7 +673,6 @@ class Daemon:
         link = _Link(client, self._session_no, self._take)
         async with client:
             self._drop_stale_inbox()
-            self._client = client
             self._link = link
             early, link.early = link.early, []
             for message in early:
