@@ -32,19 +32,25 @@ DEVICE_TOPICS = sorted({t for _, t in COMMANDS})
 def tally(observer: Probe, ids: list[str]) -> dict[str, int]:
     """Counts over what edged published. A message the broker re-sends to the
     observer itself after a restart (DUP flag: QoS 1 at-least-once between
-    broker and observer) is reported, not counted as edged's duplicate."""
+    broker and observer) is reported, not counted as edged's duplicate; when
+    the broker's copy is the only one the observer got (the first went down
+    with the broker), it is the delivery."""
     results: Counter[str] = Counter()
     executed_actions = 0
     seen: set[str] = set()
     redelivered = sum(1 for m in observer.messages if m.dup)
+    only_resent: set[str] = set()
     for m in observer.on("edged/result"):
-        if m.dup:
-            continue
         r = json.loads(m.payload)
+        if m.dup:
+            only_resent.add(r["id"])
+            continue
         results[r["id"]] += 1
         if r["id"] not in seen:
             seen.add(r["id"])
             executed_actions += len(r["actions"]) if r["status"] == "executed" else 0
+    for rid in only_resent - seen:
+        results[rid] = 1
     commands = sum(1 for t in DEVICE_TOPICS for m in observer.on(t) if not m.dup)
     counts = {
         "sent": len(ids),
