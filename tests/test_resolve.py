@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from edged.home.registry import MIN_SCORE, Home, phrase_score, word_score
+from edged.home.registry import MIN_SCORE, Home, phonetic_key, phrase_score, word_score
 from edged.home.resolve import Action, Resolution, SiteContext, resolve_targets
 from edged.nlu.types import Parse, Slot
 
@@ -71,6 +71,16 @@ def test_garage_does_not_match_garden_light() -> None:
     assert only_garden.match_device("garden lite").found is not None
 
 
+def test_left_does_not_match_loft_speaker() -> None:
+    from edged.home.registry import Device
+
+    h = Home([Device("loft_speaker", "Loft Speaker", "media_player", "zigbee2mqtt")], [])
+    assert h.match_device("left").status == "none"
+    assert h.match_device("loft").found is not None
+    r = run(h, parse("HassMediaNext", "turn left at the next junction", name="left"))
+    assert not r.actions
+
+
 def test_bedroom_light_does_not_match_bathroom_light() -> None:
     from edged.home.registry import Device
 
@@ -89,6 +99,12 @@ def test_phonetic_key_is_what_matches_nite_lite() -> None:
     # ... without letting unrelated words through.
     assert word_score("garage", "garden") < 78
     assert word_score("bedroom", "bathroom") < 78
+    # Same consonants, another vowel: not a misspelling but another word
+    # ("turn left at the junction" must not reach the Loft Speaker).
+    assert phonetic_key("left") == phonetic_key("loft")
+    assert word_score("left", "loft") < 78
+    assert word_score("fan", "fin") < 78
+    assert word_score("reeding", "reading") >= 78
 
 
 def test_unknown_device_names_the_words(home: Home) -> None:

@@ -2,8 +2,9 @@
 
 Names come from speech recognition, so matching is fuzzy, but only word by
 word: every spoken word has to be close to a word of the name (by spelling,
-or by a rough phonetic key for "lite"/"light", "nite"/"night"). That accepts
-"reeding lamp" for Reading Lamp while "garage" never reaches Garden Light,
+or by a rough phonetic key for "lite"/"light", "nite"/"night", with the same
+first vowel). That accepts "reeding lamp" for Reading Lamp while "garage"
+never reaches Garden Light and "left" never reaches Loft Speaker,
 and a name that fits two devices equally well comes back ambiguous instead of
 as a guess.
 """
@@ -205,15 +206,28 @@ def phonetic_key(word: str) -> str:
     return re.sub(r"(.)\1+", r"\1", key)
 
 
+def first_vowel(word: str) -> str:
+    """The first vowel letter ("y" counts as "i"), or "" if there is none."""
+    m = re.search(r"[aeiouy]", word.lower())
+    return "" if m is None else m.group().replace("y", "i")
+
+
 def word_score(spoken: str, name_word: str, *, phonetic: bool = True) -> float:
     if spoken == name_word:
         return 100.0
     score = fuzz.ratio(spoken, name_word)
     if frozenset((spoken, name_word)) in _SYNONYMS:
         score = max(score, SYNONYM_SCORE)
+    # The key drops vowels, so it also joins words that only share their
+    # consonants ("left"/"loft", "fan"/"fin"); a recogniser's misspellings
+    # keep the vowel sound ("lite"/"light", "reeding"/"reading").
     if phonetic and len(spoken) >= 3 and len(name_word) >= 3:
         key = phonetic_key(spoken)
-        if len(key) >= 2 and key == phonetic_key(name_word):
+        if (
+            len(key) >= 2
+            and key == phonetic_key(name_word)
+            and first_vowel(spoken) == first_vowel(name_word)
+        ):
             score = max(score, PHONETIC_SCORE)
     return score
 
