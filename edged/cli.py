@@ -146,6 +146,19 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--keep-fp32", action="store_true", help="keep model.fp32.onnx beside the INT8 model"
     )
+    tr.add_argument(
+        "--teacher",
+        type=Path,
+        default=None,
+        help="model directory to distil from (same intents and slots), e.g. a "
+        "6-layer model when training --layers 4",
+    )
+    tr.add_argument(
+        "--distill",
+        type=float,
+        default=0.5,
+        help="weight of the teacher's soft targets against the labels (0-1; default 0.5)",
+    )
     tr.add_argument("--no-progress", action="store_true")
     return ap
 
@@ -286,7 +299,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         threads=args.threads,
         max_steps=args.max_steps,
         eval_every=args.eval_every,
+        teacher=str(args.teacher) if args.teacher else None,
+        distill=args.distill,
     )
+    if args.teacher and not (args.teacher / "labels.json").exists():
+        raise SystemExit(f"edged train: --teacher {args.teacher} is not a model directory")
+    if not 0.0 <= args.distill <= 1.0:
+        raise SystemExit("edged train: --distill must be between 0 and 1")
     metrics = build_model_dir(
         args.out,
         cfg,

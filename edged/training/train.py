@@ -37,6 +37,12 @@ class TrainConfig:
     max_steps: int | None = None  # for smoke tests
     eval_every: int = 0  # steps; 0 = once per epoch
     max_tokens: int = MAX_TOKENS
+    # Distillation: a trained model directory whose outputs the new model also
+    # learns from (soft targets), so a smaller cut keeps more of what the
+    # larger one knows. Its labels must be the same.
+    teacher: str | None = None
+    distill: float = 0.5  # weight of the teacher's soft targets (0-1)
+    temperature: float = 2.0
 
 
 @dataclass
@@ -172,6 +178,69 @@ def _collate(batch: list[dict[str, Any]]) -> tuple[Any, Any, Any, Any]:
     return ids, mask, intents, tags
 
 
+def teacher_logits(
+    teacher_dir: Path, rows: list[dict[str, Any]], labels: Labels, batch_size: int = 64
+) -> None:
+    """Adds the teacher's intent and slot logits to every encoded row
+    (`t_intent`, `t_slots`), computed once with onnxruntime from the teacher
+    directory's FP32 graph if it kept one, else its INT8 model."""
+    import numpy as np
+    import onnxruntime as ort
+
+    meta = json.loads((teacher_dir / "labels.json").read_text(encoding="utf-8"))
+    theirs = Labels(meta["intents"], meta["slots"], meta.get("bio") or [])
+    if theirs.intents != labels.intents or theirs.bio != labels.bio:
+        raise SystemExit(
+            f"teacher {teacher_dir} has other labels than this training set "
+            f"(intents {len(theirs.intents)} vs {len(labels.intents)}, "
+            f"tags {len(theirs.bio)} vs {len(labels.bio)}); distil only between "
+            "models of the same intents and slots"
+        )
+    path = teacher_dir / "model.fp32.onnx"
+    if not path.exists():
+        path = teacher_dir / "model.onnx"
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 2
+    session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    for batch in _batches(rows, batch_size, None):
+        width = max(len(r["input_ids"]) for r in batch)
+        ids = np.zeros((len(batch), width), dtype=np.int64)
+        mask = np.zeros((len(batch), width), dtype=np.int64)
+        for i, r in enumerate(batch):
+            ids[i, : len(r["input_ids"])] = r["input_ids"]
+            mask[i, : len(r["input_ids"])] = 1
+        intent, slots = session.run(None, {"input_ids": ids, "attention_mask": mask})
+        for i, r in enumerate(batch):
+            r["t_intent"] = intent[i].astype(np.float32)
+            r["t_slots"] = slots[i, : len(r["input_ids"])].astype(np.float32)
+
+
+def distill_loss(
+    il: Any, sl: Any, tags: Any, batch: list[dict[str, Any]], temperature: float
+) -> Any:
+    """KL divergence from the teacher's softened distributions to the
+    student's, for the intent and for every labelled (first sub-)token,
+    scaled by T^2 as usual so its gradients keep their size."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    t = temperature
+    t_il = torch.from_numpy(np.stack([r["t_intent"] for r in batch]))
+    t_sl = torch.zeros_like(sl)
+    for i, r in enumerate(batch):
+        t_sl[i, : len(r["t_slots"])] = torch.from_numpy(r["t_slots"])
+    kd_intent = F.kl_div(F.log_softmax(il / t, -1), F.softmax(t_il / t, -1), reduction="batchmean")
+    keep = tags.reshape(-1) != -100
+    n = sl.shape[-1]
+    kd_slots = F.kl_div(
+        F.log_softmax(sl.reshape(-1, n)[keep] / t, -1),
+        F.softmax(t_sl.reshape(-1, n)[keep] / t, -1),
+        reduction="batchmean",
+    )
+    return (kd_intent + kd_slots) * t * t
+
+
 def evaluate_torch(
     model: Any, rows: list[dict[str, Any]], batch_size: int = 128
 ) -> dict[str, float]:
@@ -215,6 +284,8 @@ def train(
     tokenizer = AutoTokenizer.from_pretrained(str(encoder_path()))
     train_rows = encode(train_examples, tokenizer, labels, cfg.max_tokens)
     valid_rows = encode(valid_examples, tokenizer, labels, cfg.max_tokens)
+    if cfg.teacher:
+        teacher_logits(Path(cfg.teacher), train_rows, labels)
     model = build_model(labels, cfg)
     model.train()
 
@@ -248,6 +319,9 @@ def train(
             ids, mask, intents, tags = _collate(batch)
             il, sl = model(ids, mask)
             loss = loss_fn(il, intents) + loss_fn(sl.reshape(-1, sl.shape[-1]), tags.reshape(-1))
+            if cfg.teacher:
+                soft = distill_loss(il, sl, tags, batch, cfg.temperature)
+                loss = (1 - cfg.distill) * loss + cfg.distill * soft
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()

@@ -197,3 +197,63 @@ def test_export_falls_back_to_the_plain_graph_when_fusion_misses(
         NluModel(out).parse("feed the fish").intent
         == NluModel(custom_model).parse("feed the fish").intent
     )
+
+
+def test_distillation_from_a_teacher_directory(custom_model: Path, tmp_path: Path) -> None:
+    """`--teacher` precomputes the teacher's logits once and trains a smaller
+    cut on labels plus soft targets; the teacher's labels must match."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "mine.yaml").write_text(SENTENCES)
+    out = work / "student"
+    common = ["--sentences", str(work / "mine.yaml"), "--only", "--per-intent", "150"]
+    common += ["--epochs", "1", "--no-progress", "--layers", "2"]
+    r = edged(
+        "train", *common, "--out", str(out), "--max-steps", "30", "--teacher", str(custom_model)
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    cfg = json.loads((out / "metrics.json").read_text())["train_config"]
+    assert cfg["teacher"] == str(custom_model) and cfg["distill"] == 0.5 and cfg["layers"] == 2
+    # The shipped model knows other intents: refused before any training.
+    r = edged(
+        "train", *common, "--out", str(work / "x"), "--teacher", str(REPO / "models/edged-nlu")
+    )
+    assert r.returncode != 0
+    assert "other labels than this training set" in r.stderr
+    assert not (work / "x" / "model.onnx").exists()
+
+
+def test_teacher_logits_are_the_teacher_models_outputs(custom_model: Path) -> None:
+    import numpy as np
+    import torch
+    from transformers import AutoTokenizer
+
+    from edged.nlu.backends import OnnxRuntimeBackend
+    from edged.training.sampler import Example
+    from edged.training.train import Labels, distill_loss, encode, encoder_path, teacher_logits
+
+    meta = json.loads((custom_model / "labels.json").read_text())
+    labels = Labels(meta["intents"], meta["slots"], meta["bio"])
+    tok = AutoTokenizer.from_pretrained(str(encoder_path()))
+    texts = ["feed the fish", "good night everyone", "time to feed the goldfish now please"]
+    rows = encode([Example(t, "FeedFish", []) for t in texts], tok, labels, 48)
+    teacher_logits(custom_model, rows, labels, batch_size=3)  # one padded batch
+    alone = OnnxRuntimeBackend(custom_model / "model.fp32.onnx")
+    for r in rows:
+        ids = np.array([r["input_ids"]], dtype=np.int64)
+        intent, slots = alone.run(ids, np.ones_like(ids))
+        assert np.allclose(r["t_intent"], intent[0], atol=1e-4)
+        assert np.allclose(r["t_slots"], slots[0], atol=1e-4)
+    # The soft loss is zero when the student says what the teacher says, and
+    # grows as it disagrees.
+    width = max(len(r["input_ids"]) for r in rows)
+    il = torch.from_numpy(np.stack([r["t_intent"] for r in rows]))
+    sl = torch.zeros((len(rows), width, len(labels.bio)))
+    tags = torch.full((len(rows), width), -100)
+    for i, r in enumerate(rows):
+        n = len(r["input_ids"])
+        sl[i, :n] = torch.from_numpy(r["t_slots"])
+        tags[i, 1 : n - 1] = 0
+    assert float(distill_loss(il, sl, tags, rows, 2.0)) == pytest.approx(0.0, abs=1e-5)
+    assert float(distill_loss(il.flip(-1), sl, tags, rows, 2.0)) > 0.01
+    assert float(distill_loss(il, sl.flip(-1), tags, rows, 2.0)) > 0.01
