@@ -216,11 +216,21 @@ def teacher_logits(
 
 
 def distill_loss(
-    il: Any, sl: Any, tags: Any, batch: list[dict[str, Any]], temperature: float
+    il: Any,
+    sl: Any,
+    intents: Any,
+    tags: Any,
+    batch: list[dict[str, Any]],
+    temperature: float,
 ) -> Any:
-    """KL divergence from the teacher's softened distributions to the
-    student's, for the intent and for every labelled (first sub-)token,
-    scaled by T^2 as usual so its gradients keep their size."""
+    """What the student learns from the teacher, for the intent and for every
+    labelled (first sub-)token: the KL divergence from the teacher's softened
+    distribution (scaled by T^2 so its gradients keep their size) where the
+    teacher's top answer is the label, and the label's cross-entropy where it
+    is not. So the teacher's mistakes are never taught: a negative added
+    after the teacher was trained ("my coffee is cold", which it read as a
+    request) keeps its label. Sums are divided by the batch size, as
+    `batchmean` does."""
     import numpy as np
     import torch
     import torch.nn.functional as F
@@ -230,15 +240,22 @@ def distill_loss(
     t_sl = torch.zeros_like(sl)
     for i, r in enumerate(batch):
         t_sl[i, : len(r["t_slots"])] = torch.from_numpy(r["t_slots"])
-    kd_intent = F.kl_div(F.log_softmax(il / t, -1), F.softmax(t_il / t, -1), reduction="batchmean")
-    keep = tags.reshape(-1) != -100
+
+    def part(student: Any, teacher: Any, gold: Any) -> Any:
+        right = teacher.argmax(-1) == gold
+        kl = F.kl_div(
+            F.log_softmax(student / t, -1),
+            F.log_softmax(teacher / t, -1),
+            log_target=True,
+            reduction="none",
+        ).sum(-1)
+        ce = F.cross_entropy(student, gold, reduction="none")
+        return torch.where(right, kl * t * t, ce).sum()
+
     n = sl.shape[-1]
-    kd_slots = F.kl_div(
-        F.log_softmax(sl.reshape(-1, n)[keep] / t, -1),
-        F.softmax(t_sl.reshape(-1, n)[keep] / t, -1),
-        reduction="batchmean",
-    )
-    return (kd_intent + kd_slots) * t * t
+    keep = tags.reshape(-1) != -100
+    slots = part(sl.reshape(-1, n)[keep], t_sl.reshape(-1, n)[keep], tags.reshape(-1)[keep])
+    return (part(il, t_il, intents) + slots) / len(batch)
 
 
 def evaluate_torch(
@@ -320,7 +337,7 @@ def train(
             il, sl = model(ids, mask)
             loss = loss_fn(il, intents) + loss_fn(sl.reshape(-1, sl.shape[-1]), tags.reshape(-1))
             if cfg.teacher:
-                soft = distill_loss(il, sl, tags, batch, cfg.temperature)
+                soft = distill_loss(il, sl, intents, tags, batch, cfg.temperature)
                 loss = (1 - cfg.distill) * loss + cfg.distill * soft
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -244,8 +244,8 @@ def test_teacher_logits_are_the_teacher_models_outputs(custom_model: Path) -> No
         intent, slots = alone.run(ids, np.ones_like(ids))
         assert np.allclose(r["t_intent"], intent[0], atol=1e-4)
         assert np.allclose(r["t_slots"], slots[0], atol=1e-4)
-    # The soft loss is zero when the student says what the teacher says, and
-    # grows as it disagrees.
+    # The soft loss is zero when the student says what the teacher says and
+    # the teacher is right, and grows as the student disagrees.
     width = max(len(r["input_ids"]) for r in rows)
     il = torch.from_numpy(np.stack([r["t_intent"] for r in rows]))
     sl = torch.zeros((len(rows), width, len(labels.bio)))
@@ -253,7 +253,14 @@ def test_teacher_logits_are_the_teacher_models_outputs(custom_model: Path) -> No
     for i, r in enumerate(rows):
         n = len(r["input_ids"])
         sl[i, :n] = torch.from_numpy(r["t_slots"])
-        tags[i, 1 : n - 1] = 0
-    assert float(distill_loss(il, sl, tags, rows, 2.0)) == pytest.approx(0.0, abs=1e-5)
-    assert float(distill_loss(il.flip(-1), sl, tags, rows, 2.0)) > 0.01
-    assert float(distill_loss(il, sl.flip(-1), tags, rows, 2.0)) > 0.01
+        tags[i, 1 : n - 1] = sl[i, 1 : n - 1].argmax(-1)
+    gold = il.argmax(-1)
+    assert float(distill_loss(il, sl, gold, tags, rows, 2.0)) == pytest.approx(0.0, abs=1e-5)
+    assert float(distill_loss(il.flip(-1), sl, gold, tags, rows, 2.0)) > 0.01
+    assert float(distill_loss(il, sl.flip(-1), gold, tags, rows, 2.0)) > 0.01
+    # Where the label is not the teacher's answer, the label is what is
+    # taught: that row's share is its cross-entropy, not the (zero) KL.
+    wrong = gold.clone()
+    wrong[0] = (gold[0] + 1) % len(labels.intents)
+    expected = float(torch.nn.functional.cross_entropy(il[:1], wrong[:1])) / len(rows)
+    assert float(distill_loss(il, sl, wrong, tags, rows, 2.0)) == pytest.approx(expected, rel=1e-4)
