@@ -96,7 +96,7 @@ def export_int8(model: Any, fp32_path: Path, int8_path: Path) -> dict[str, Any]:
                 problem = f"the fused graph's outputs differ by {diff:.1e}"
         if problem is None:
             quantize_int8(fused, int8_path, fused=True)
-            return {"fused": True, "ops": counts}
+            return {"fused": True, "per_channel": True, "ops": counts}
     log.warning("onnxruntime fusion not used (%s): quantizing the plain export", problem)
     quantize_int8(fp32_path, int8_path)
     return {"fused": False, "why": problem}
@@ -149,7 +149,11 @@ def quantize_int8(fp32_path: Path, int8_path: Path, fused: bool = False) -> Path
     `fused`: the graph holds onnxruntime's fused ops, whose Attention and
     EmbedLayerNormalization get quantized too (QAttention,
     QEmbedLayerNormalization); ONNX shape inference cannot see through them,
-    so there is no pre-processing and tensors of unknown type are float."""
+    so there is no pre-processing and tensors of unknown type are float.
+    The fused graph's weights get a scale per output channel: with one scale
+    per tensor the 4-layer model lost 1.2 points of slot F1 on Home
+    Assistant's test sentences against its FP32 graph (95.4 vs 96.6 %), with
+    one per channel none (96.6 %), for about 10 % more time per parse."""
     with _quiet():
         return _quantize(fp32_path, int8_path, fused)
 
@@ -188,7 +192,7 @@ def _quantize(fp32_path: Path, int8_path: Path, fused: bool) -> Path:
         str(pre),
         str(int8_path),
         weight_type=QuantType.QInt8,
-        per_channel=False,
+        per_channel=fused,
         op_types_to_quantize=ops,
         extra_options=extra,
     )
