@@ -30,8 +30,6 @@ from pydantic import (
     model_validator,
 )
 
-import edged
-
 # --- the vocabulary shared by config, resolve, policy and render ------------------
 
 Kind = Literal[
@@ -158,8 +156,11 @@ _SHARE_GROUP_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def default_model_dir() -> Path:
-    """The model shipped in the repository, next to the package."""
-    return Path(edged.__file__).resolve().parent.parent / "models" / "edged-nlu"
+    """`EDGED_MODEL_DIR` if set, else the model shipped in the repository,
+    next to the package (one rule, `edged.nlu.model.default_model_dir`)."""
+    from edged.nlu.model import default_model_dir as nlu_default
+
+    return nlu_default()
 
 
 class ConfigError(ValueError):

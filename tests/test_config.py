@@ -67,6 +67,14 @@ def test_empty_config_is_all_defaults() -> None:
     assert cfg.devices == []
 
 
+def test_model_dir_env_is_the_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # The systemd unit and the container set EDGED_MODEL_DIR: an installed
+    # package has no models/ beside it.
+    monkeypatch.setenv("EDGED_MODEL_DIR", str(tmp_path / "m"))
+    assert default_model_dir() == tmp_path / "m"
+    assert parse_config("").nlu.model_dir == tmp_path / "m"
+
+
 def test_design_sample_is_accepted() -> None:
     cfg = parse_config(DESIGN_SAMPLE)
     home = Home.from_config(cfg)

@@ -7,6 +7,7 @@ A model directory holds `model.onnx` (INT8), `tokenizer.json` and
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -36,6 +37,12 @@ class ModelInfo:
 
 
 def default_model_dir() -> Path:
+    """`EDGED_MODEL_DIR` if set (the systemd unit and the container set it:
+    an installed package has no models/ beside it), else the model shipped in
+    the repository next to the package."""
+    env = os.environ.get("EDGED_MODEL_DIR")
+    if env:
+        return Path(env)
     return Path(__file__).resolve().parent.parent.parent / "models" / "edged-nlu"
 
 
