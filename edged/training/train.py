@@ -229,8 +229,10 @@ def distill_loss(
     teacher's top answer is the label, and the label's cross-entropy where it
     is not. So the teacher's mistakes are never taught: a negative added
     after the teacher was trained ("my coffee is cold", which it read as a
-    request) keeps its label. Sums are divided by the batch size, as
-    `batchmean` does."""
+    request) keeps its label. Both parts are sums divided by the number of
+    utterances in the batch, so the slot part counts every word of an
+    utterance (where the label loss beside it is a mean over words): the
+    shipped 4-layer model was trained with this weighting."""
     import numpy as np
     import torch
     import torch.nn.functional as F
