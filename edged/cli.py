@@ -159,6 +159,13 @@ def _parser() -> argparse.ArgumentParser:
         default=0.5,
         help="weight of the teacher's soft targets against the labels (0-1; default 0.5)",
     )
+    tr.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        help="validate and keep an exponential moving average of the weights with "
+        "this decay (e.g. 0.999; default 0 = off)",
+    )
     tr.add_argument("--no-progress", action="store_true")
     return ap
 
@@ -301,7 +308,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         eval_every=args.eval_every,
         teacher=str(args.teacher) if args.teacher else None,
         distill=args.distill,
+        ema=args.ema,
     )
+    if not 0.0 <= args.ema < 1.0:
+        raise SystemExit("edged train: --ema must be at least 0 and below 1")
     if args.teacher and not (args.teacher / "labels.json").exists():
         raise SystemExit(f"edged train: --teacher {args.teacher} is not a model directory")
     if not 0.0 <= args.distill <= 1.0:

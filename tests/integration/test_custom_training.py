@@ -264,3 +264,70 @@ def test_teacher_logits_are_the_teacher_models_outputs(custom_model: Path) -> No
     wrong[0] = (gold[0] + 1) % len(labels.intents)
     expected = float(torch.nn.functional.cross_entropy(il[:1], wrong[:1])) / len(rows)
     assert float(distill_loss(il, sl, wrong, tags, rows, 2.0)) == pytest.approx(expected, rel=1e-4)
+
+
+def test_ema_is_what_is_validated_and_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With `ema`, every validation pass scores the averaged weights, the
+    training steps go on from the live ones, and the kept checkpoint is an
+    average that was validated."""
+    import torch
+
+    import edged.training.train as tr
+    from edged.training.sampler import Example
+
+    # The average itself: d ramps as min(decay, (1 + n) / (10 + n)).
+    lin = torch.nn.Linear(3, 2)
+    ema = tr._Ema(lin, 0.9)
+    start = lin.weight.detach().clone()
+    with torch.no_grad():
+        lin.weight.add_(1.0)
+    ema.update()
+    d = min(0.9, 2 / 11)
+    assert torch.allclose(ema.shadow[0], start + (1 - d))
+    live = ema.swap_in()
+    assert torch.allclose(lin.weight, ema.shadow[0])
+    assert torch.allclose(live["weight"], start + 1.0)
+    with pytest.raises(ValueError):
+        tr._Ema(lin, 1.0)
+
+    # Wired into train(): record the weights each validation pass sees.
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    real_evaluate = tr.evaluate_torch
+
+    def spy(model, rows, batch_size=128):
+        holder = spy.ema  # type: ignore[attr-defined]
+        i = next(i for i, p in enumerate(holder.params) if p is model.intent_head.weight)
+        seen.append((model.intent_head.weight.detach().clone(), holder.shadow[i].clone()))
+        return real_evaluate(model, rows, batch_size)
+
+    made: list[tr._Ema] = []
+
+    class Recording(tr._Ema):
+        def __init__(self, model, decay):
+            super().__init__(model, decay)
+            made.append(self)
+            spy.ema = self  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(tr, "evaluate_torch", spy)
+    monkeypatch.setattr(tr, "_Ema", Recording)
+    texts = ["feed the fish", "good night", "fish food time", "time for bed"] * 4
+    examples = [Example(t, "FeedFish" if "fish" in t else "GoodNight", []) for t in texts]
+    labels = tr.Labels(["FeedFish", "GoodNight"], [])
+    cfg = tr.TrainConfig(
+        epochs=1, batch_size=4, layers=1, max_steps=4, eval_every=2, ema=0.5, threads=1
+    )
+    model, _, history = tr.train(examples, examples[:4], labels, cfg, progress=False)
+    assert len(made) == 1 and len(seen) == 2 and history["config"]["ema"] == 0.5
+    for evaluated, shadow in seen:
+        assert torch.equal(evaluated, shadow)  # the average was scored
+    # The live weights went on training: the last step's weights are not the
+    # average, and the model returned is one of the validated averages.
+    assert not torch.equal(made[0].params[-1], made[0].shadow[-1])
+    assert any(torch.equal(model.intent_head.weight, shadow) for _, shadow in seen)
+
+
+@pytest.mark.parametrize("decay", ["1", "-0.1"])
+def test_ema_decay_out_of_range_is_refused(tmp_path: Path, decay: str) -> None:
+    r = edged("train", "--out", str(tmp_path / "m"), "--ema", decay, "--no-progress")
+    assert r.returncode != 0 and "--ema must be at least 0 and below 1" in r.stderr
+    assert not (tmp_path / "m").exists()
