@@ -7,12 +7,13 @@ loaded offline.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -310,16 +311,22 @@ class _Ema:
         with torch.no_grad():
             torch._foreach_lerp_(self.shadow, self.params, 1.0 - d)
 
-    def swap_in(self) -> dict[str, Any]:
-        """Put the averaged weights into the model; returns the live state to
-        load back."""
+    @contextlib.contextmanager
+    def applied(self) -> Iterator[None]:
+        """The averaged weights in the model for the block, the live ones back
+        after it."""
         import torch
 
-        live = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         with torch.no_grad():
+            live = [p.detach().clone() for p in self.params]
             for p, s in zip(self.params, self.shadow, strict=True):
                 p.copy_(s)
-        return live
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for p, v in zip(self.params, live, strict=True):
+                    p.copy_(v)
 
 
 def train(
@@ -393,23 +400,21 @@ def train(
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}")
             if step % eval_every == 0 or step == total:
-                live = ema.swap_in() if ema is not None else None
-                scores = (
-                    evaluate_torch(model, valid_rows)
-                    if valid_rows
-                    else {"intent_accuracy": 0.0, "tag_accuracy": 0.0}
-                )
-                scores.update(step=step, seconds=round(time.monotonic() - started, 1))
-                history["evals"].append(scores)
-                bar.write(
-                    f"step {step}: valid intent {scores['intent_accuracy']:.4f} tags {scores['tag_accuracy']:.4f}"
-                )
-                score = scores["intent_accuracy"] + scores["tag_accuracy"]
-                if score > best_score:
-                    best_score = score
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                if live is not None:
-                    model.load_state_dict(live)
+                with ema.applied() if ema is not None else contextlib.nullcontext():
+                    scores = (
+                        evaluate_torch(model, valid_rows)
+                        if valid_rows
+                        else {"intent_accuracy": 0.0, "tag_accuracy": 0.0}
+                    )
+                    scores.update(step=step, seconds=round(time.monotonic() - started, 1))
+                    history["evals"].append(scores)
+                    bar.write(
+                        f"step {step}: valid intent {scores['intent_accuracy']:.4f} tags {scores['tag_accuracy']:.4f}"
+                    )
+                    score = scores["intent_accuracy"] + scores["tag_accuracy"]
+                    if score > best_score:
+                        best_score = score
+                        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             if step >= total:
                 break
     bar.close()

@@ -284,9 +284,9 @@ def test_ema_is_what_is_validated_and_kept(monkeypatch: pytest.MonkeyPatch) -> N
     ema.update()
     d = min(0.9, 2 / 11)
     assert torch.allclose(ema.shadow[0], start + (1 - d))
-    live = ema.swap_in()
-    assert torch.allclose(lin.weight, ema.shadow[0])
-    assert torch.allclose(live["weight"], start + 1.0)
+    with ema.applied():
+        assert torch.allclose(lin.weight, ema.shadow[0])
+    assert torch.allclose(lin.weight, start + 1.0)  # the live weights are back
     with pytest.raises(ValueError):
         tr._Ema(lin, 1.0)
 
