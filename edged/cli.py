@@ -166,6 +166,13 @@ def _parser() -> argparse.ArgumentParser:
         help="validate and keep an exponential moving average of the weights with "
         "this decay (e.g. 0.999; default 0 = off)",
     )
+    tr.add_argument(
+        "--no-group-by-length",
+        dest="group_by_length",
+        action="store_false",
+        help="batch rows in plain random order instead of with rows of like length "
+        "(which pads less and trains faster)",
+    )
     tr.add_argument("--no-progress", action="store_true")
     return ap
 
@@ -309,6 +316,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         teacher=str(args.teacher) if args.teacher else None,
         distill=args.distill,
         ema=args.ema,
+        group_by_length=args.group_by_length,
     )
     if not 0.0 <= args.ema < 1.0:
         raise SystemExit("edged train: --ema must be at least 0 and below 1")

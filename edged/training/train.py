@@ -48,6 +48,9 @@ class TrainConfig:
     # and the saved checkpoint use the average, which is smoother than the
     # last step's weights. 0 = off; 0.999 averages over ~1,000 steps.
     ema: float = 0.0
+    # Batches of rows of like token counts (see `_batches`): less padding,
+    # the same examples per epoch.
+    group_by_length: bool = True
 
 
 @dataclass
@@ -55,13 +58,20 @@ class Labels:
     intents: list[str]
     slots: list[str]
     bio: list[str] = field(default_factory=list)
+    # The slots each intent's training examples carry. The runtime lets an
+    # intent's words take only these (edged.nlu.model.joint_intent_probs);
+    # an intent left out (out of scope) is unconstrained.
+    intent_slots: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.bio:
             self.bio = ["O"] + [f"{p}-{s}" for s in self.slots for p in ("B", "I")]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"intents": self.intents, "slots": self.slots, "bio": self.bio}
+        out: dict[str, Any] = {"intents": self.intents, "slots": self.slots, "bio": self.bio}
+        if self.intent_slots:
+            out["intent_slots"] = self.intent_slots
+        return out
 
 
 def encoder_path() -> Path:
@@ -158,13 +168,39 @@ def build_model(labels: Labels, cfg: TrainConfig) -> Any:
     return JointModel()
 
 
+# Rows per pool that `_batches` sorts by length: large enough that a batch's
+# rows are of nearly one length, small enough that a pool is still a random
+# draw from the whole set (transformers' group_by_length uses 50 batches too).
+GROUP_POOL_BATCHES = 50
+
+
 def _batches(
-    rows: list[dict[str, Any]], batch_size: int, rng: random.Random | None
+    rows: list[dict[str, Any]],
+    batch_size: int,
+    rng: random.Random | None,
+    group_by_length: bool = False,
 ) -> list[list[dict[str, Any]]]:
+    """Rows in batches, shuffled when `rng` is given. With `group_by_length`
+    the shuffled rows are cut into pools of GROUP_POOL_BATCHES batches, each
+    pool sorted by token count before it is cut into batches, and the batches
+    shuffled: a batch is padded to its longest row, so batches of like
+    lengths waste far less of the encoder's time on padding."""
     order = list(range(len(rows)))
     if rng is not None:
         rng.shuffle(order)
-    return [[rows[i] for i in order[k : k + batch_size]] for k in range(0, len(order), batch_size)]
+    if group_by_length:
+        pool = batch_size * GROUP_POOL_BATCHES
+        order = [
+            i
+            for k in range(0, len(order), pool)
+            for i in sorted(order[k : k + pool], key=lambda i: len(rows[i]["input_ids"]))
+        ]
+    batches = [
+        [rows[i] for i in order[k : k + batch_size]] for k in range(0, len(order), batch_size)
+    ]
+    if group_by_length and rng is not None:
+        rng.shuffle(batches)
+    return batches
 
 
 def _collate(batch: list[dict[str, Any]]) -> tuple[Any, Any, Any, Any]:
@@ -360,6 +396,10 @@ def train(
     opt = torch.optim.AdamW(
         [{"params": enc, "lr": cfg.lr}, {"params": heads, "lr": cfg.head_lr}],
         weight_decay=cfg.weight_decay,
+        # One kernel over all parameters: the per-tensor loop took ~0.11 s a
+        # step on 2 cores (the 11.7M-weight embedding matrix is half the
+        # model), the fused one ~0.02 s. Same update rule.
+        fused=True,
     )
     steps_per_epoch = math.ceil(len(train_rows) / cfg.batch_size)
     total = max(1, round(steps_per_epoch * cfg.epochs))
@@ -382,7 +422,7 @@ def train(
     started = time.monotonic()
     bar = tqdm(total=total, desc="training", unit="step", disable=not progress, dynamic_ncols=True)
     while step < total:
-        for batch in _batches(train_rows, cfg.batch_size, rng):
+        for batch in _batches(train_rows, cfg.batch_size, rng, cfg.group_by_length):
             ids, mask, intents, tags = _collate(batch)
             il, sl = model(ids, mask)
             loss = loss_fn(il, intents) + loss_fn(sl.reshape(-1, sl.shape[-1]), tags.reshape(-1))
