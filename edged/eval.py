@@ -307,7 +307,7 @@ NON_ACTING_INTENTS = frozenset({"HassGetState", "HassClimateGetTemperature", "Ha
 def false_accepts(model: Parser, rows: Sequence[Row]) -> dict[str, Any]:
     """How many should-not-act utterances parse to an edged intent, and how
     many of those to one that would move a device (a command)."""
-    accepted = []
+    accepted: list[dict[str, Any]] = []
     for row in rows:
         parse = model.parse(row.text)
         if parse.intent is not None:

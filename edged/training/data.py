@@ -237,7 +237,8 @@ def split_examples(
     examples: list[Example], valid_share: float = 0.08
 ) -> tuple[list[Example], list[Example]]:
     """Held-out split by a hash of the text, stable across runs."""
-    train, valid = [], []
+    train: list[Example] = []
+    valid: list[Example] = []
     for ex in examples:
         h = int(hashlib.sha1(ex.text.lower().encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
         (valid if h < valid_share else train).append(ex)

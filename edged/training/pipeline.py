@@ -62,7 +62,7 @@ def build_model_dir(
         valid_ex = list(read_jsonl(valid)) if valid else []
         if not valid_ex:
             train_ex, valid_ex = split_examples(train_ex)
-        source = {"data": str(data), "valid": str(valid) if valid else None}
+        source: dict[str, Any] = {"data": str(data), "valid": str(valid) if valid else None}
     else:
         extra = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in sentences or []]
         kwargs: dict[str, Any] = {}

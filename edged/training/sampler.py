@@ -215,9 +215,9 @@ class TemplateSampler:
             return
         slot_list = self._slot_list(ref.list_name, data)
         if isinstance(slot_list, TextSlotList):
-            value = rng.choice(slot_list.values)
-            self._walk(value.text_in, w, data, label)
-            w.values[ref.slot_name] = value.value_out
+            choice = rng.choice(slot_list.values)
+            self._walk(choice.text_in, w, data, label)
+            w.values[ref.slot_name] = choice.value_out
         elif isinstance(slot_list, RangeSlotList):
             numbers = range(slot_list.start, slot_list.stop + 1, slot_list.step)
             value: float = rng.choice(numbers)
