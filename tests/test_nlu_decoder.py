@@ -183,3 +183,102 @@ def test_empty_and_control_characters(model_dir: Path) -> None:
 def test_missing_model_files_are_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match=r"no labels\.json"):
         NluModel(tmp_path)
+
+
+# Intents held to their own slots (labels.json `intent_slots`, written by the
+# trainer from the training examples).
+INTENT_SLOTS = {
+    intent: ["name", "area", "domain"] for intent in INTENTS if intent != OUT_OF_SCOPE
+} | {"HassLightSet": ["name", "area", "domain", "brightness"]}
+
+
+class TwoIntentBackend(ScriptedBackend):
+    """ScriptedBackend whose intent head splits its belief as the test says."""
+
+    def __init__(self, intent_probs: dict[str, float], tags_by_word: list[str]) -> None:
+        super().__init__(next(iter(intent_probs)), tags_by_word)
+        self.intent_probs = intent_probs
+
+    def run(
+        self, input_ids: np.ndarray, attention_mask: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        _, slots = super().run(input_ids, attention_mask)
+        rest = (1 - sum(self.intent_probs.values())) / (len(INTENTS) - len(self.intent_probs))
+        probs = np.array([self.intent_probs.get(i, rest) for i in INTENTS])
+        return np.log(probs)[None, :].astype(np.float32), slots
+
+
+def _parse_joint(model_dir: Path, text: str, intent_probs: dict[str, float], tags: list[str]):
+    meta = json.loads((model_dir / "labels.json").read_text())
+    meta["intent_slots"] = INTENT_SLOTS
+    (model_dir / "labels.json").write_text(json.dumps(meta))
+    backend = TwoIntentBackend(intent_probs, tags)
+    model = NluModel(model_dir, backend=backend, confidence_floor=0.5)
+    backend.word_ids = model.tokenizer.encode(clean_text(text)).word_ids
+    return model.parse(text)
+
+
+def test_slots_the_intent_never_takes_move_the_intent(model_dir: Path) -> None:
+    # The intent head leans to HassTurnOn, but the slot head reads a
+    # brightness, which only HassLightSet takes.
+    tags = ["O", "O", "B-name", "O", "B-brightness", "I-brightness"]
+    # Without the table the intent head's answer stands, as before.
+    plain = _parse(model_dir, "set the lamp to 40 percent", "HassTurnOn", tags, confidence=0.6)
+    assert plain.intent == "HassTurnOn"
+    probs = {"HassTurnOn": 0.6, "HassLightSet": 0.35}
+    p = _parse_joint(model_dir, "set the lamp to 40 percent", probs, tags)
+    assert p.intent == "HassLightSet" and p.confidence > 0.99
+    assert [(s.name, s.text) for s in p.slots] == [("name", "lamp"), ("brightness", "40 percent")]
+
+
+def test_slots_every_intent_takes_leave_the_intent_heads_answer(model_dir: Path) -> None:
+    tags = ["O", "O", "O", "B-area", "B-domain"]
+    probs = {"HassTurnOn": 0.6, "HassLightSet": 0.35}
+    p = _parse_joint(model_dir, "turn on the kitchen lights", probs, tags)
+    assert p.intent == "HassTurnOn" and p.confidence == pytest.approx(0.6, abs=1e-4)
+
+
+def test_a_tag_the_intent_never_takes_gives_way_to_the_next_best(model_dir: Path) -> None:
+    # "lamp" is most likely a brightness, a close second a name; HassTurnOn
+    # takes no brightness and is far ahead, so the word is its name.
+    tags = ["O", "O", "O", "B-brightness/B-name"]
+    p = _parse_joint(model_dir, "turn on the lamp", {"HassTurnOn": 0.97}, tags)
+    assert p.intent == "HassTurnOn"
+    assert [(s.name, s.text) for s in p.slots] == [("name", "lamp")]
+
+
+def test_slots_read_in_chatter_never_outweigh_not_recognised(model_dir: Path) -> None:
+    # Out of scope is unconstrained: a name read in chatter leaves it ahead.
+    tags = ["O", "B-name", "O", "O"]
+    probs = {OUT_OF_SCOPE: 0.7, "HassTurnOn": 0.25}
+    p = _parse_joint(model_dir, "my coffee is cold", probs, tags)
+    assert p.intent is None and p.best_guess == OUT_OF_SCOPE
+    assert p.confidence == pytest.approx(0.7, abs=1e-4)
+
+
+def test_joint_intent_probs_against_brute_force() -> None:
+    # P(i) proportional to p(i) times the summed probability of every tag
+    # sequence whose tags i allows, enumerated.
+    import itertools
+
+    from edged.nlu.model import intent_tag_mask, joint_intent_probs
+
+    intents = ("A", "B", "C")
+    bio = ("O", "B-x", "I-x", "B-y", "I-y")
+    mask = intent_tag_mask(intents, bio, {"A": ("x",), "B": ("y",)})  # C: unconstrained
+    assert mask.tolist() == [[1, 1, 1, 0, 0], [1, 0, 0, 1, 1], [1, 1, 1, 1, 1]]
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        p_intent = rng.dirichlet(np.ones(3))
+        p_words = rng.dirichlet(np.ones(len(bio)), size=3)
+        mass = [
+            sum(
+                np.prod([p_words[w, t] for w, t in enumerate(seq)])
+                for seq in itertools.product(range(len(bio)), repeat=3)
+                if all(mask[i, t] for t in seq)
+            )
+            for i in range(3)
+        ]
+        expected = p_intent * np.array(mass)
+        got = joint_intent_probs(p_intent, p_words, mask)
+        np.testing.assert_allclose(got, expected / expected.sum(), rtol=1e-6)

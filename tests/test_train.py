@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from edged.training.pipeline import intent_slots, labels_for
+from edged.training.sampler import Example
 from edged.training.train import GROUP_POOL_BATCHES, _batches
 
 
@@ -47,3 +49,25 @@ def test_grouped_batches_are_drawn_from_pools_of_the_shuffled_rows() -> None:
     assert key(one) == key(_batches(rows, 32, random.Random(5), group_by_length=True))
     # Without a generator (validation, teacher logits) the order is the rows'.
     assert [r["k"] for b in _batches(rows, 32, None) for r in b] == list(range(len(rows)))
+
+
+def test_intent_slots_come_from_the_examples_built_in_intents_excepted() -> None:
+    examples = [
+        Example("play abba", "PlayMusic", [(5, 9, "artist")]),
+        Example("play abba on spotify", "PlayMusic", [(5, 9, "artist"), (13, 20, "service")]),
+        Example("rate this book five stars", "RateBook", [(20, 25, "rating_value")]),
+        Example("is it cold", "GetWeather", []),
+        Example("what a nice day", "OutOfScope", [(7, 11, "artist")]),
+        Example("turn on abba", "HassTurnOn", [(8, 12, "artist")]),
+    ]
+    labels = labels_for(examples, builtin=False)
+    table = intent_slots(examples, labels)
+    assert table == {
+        "PlayMusic": ["artist", "service"],
+        "RateBook": ["rating_value"],
+        "GetWeather": [],
+    }
+    # Out of scope and edged's other built-in intents are unconstrained.
+    # Only the examples given count: an intent none of them has is left out
+    # (unconstrained at run time).
+    assert "RateBook" not in intent_slots(examples[:2], labels)

@@ -1,7 +1,9 @@
 """The runtime NLU: tokenize -> ONNX -> decode. No torch.
 
 A model directory holds `model.onnx` (INT8), `tokenizer.json` and
-`labels.json` (intents, slot names, BIO tags, max tokens).
+`labels.json` (intents, slot names, BIO tags, max tokens, and for intents
+trained from a dataset or a user's sentences the slots each one takes,
+`intent_slots`, which the intent and the tags are then decoded under).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,9 @@ class ModelInfo:
     bio: tuple[str, ...]
     max_tokens: int
     path: Path
+    # The slots each intent was trained with (labels.json `intent_slots`);
+    # empty for models written before the trainer recorded them.
+    intent_slots: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def default_model_dir() -> Path:
@@ -77,6 +82,44 @@ def bio_transitions(bio: tuple[str, ...] | list[str]) -> tuple[np.ndarray, np.nd
     return step, start
 
 
+def intent_tag_mask(
+    intents: tuple[str, ...], bio: tuple[str, ...], intent_slots: dict[str, tuple[str, ...]]
+) -> np.ndarray:
+    """[intent, tag] 1.0 where the intent may carry the tag (O always; B-/I-
+    of the slots it was trained with), 0.0 elsewhere. An intent the table
+    does not name is unconstrained."""
+    mask = np.ones((len(intents), len(bio)), dtype=np.float32)
+    for i, intent in enumerate(intents):
+        allowed = intent_slots.get(intent)
+        if allowed is None:
+            continue
+        for j, tag in enumerate(bio):
+            if tag != "O" and tag[2:] not in allowed:
+                mask[i, j] = 0.0
+    return mask
+
+
+def joint_intent_probs(
+    intent_probs: np.ndarray, word_probs: np.ndarray, mask: np.ndarray
+) -> np.ndarray:
+    """P(intent | text) when an intent's words may only carry its own slots.
+
+    The intent head and the slot head are read as one model whose sentences
+    are (intent, tags) pairs with the tags the intent allows: P(i, tags) is
+    proportional to p(i) * prod_w p_w(tag_w) over allowed tags, so P(i) is
+    p(i) times the slot head's mass on tag sequences that i allows,
+    prod_w sum_{t allowed for i} p_w(t). An utterance whose words the slot
+    head reads as a film title ("movie_name") moves toward the intent that
+    takes film titles. Where every word's tags are allowed for every likely
+    intent (most utterances), this is the intent head's own answer."""
+    with np.errstate(divide="ignore"):
+        log_mass = np.log(np.clip(word_probs @ mask.T, 1e-30, None)).sum(axis=0)
+        logp = np.log(intent_probs.astype(np.float64)) + log_mass
+    logp -= logp.max()
+    joint = np.exp(logp)
+    return joint / joint.sum()
+
+
 def viterbi(probs: np.ndarray, step: np.ndarray, start: np.ndarray) -> list[int]:
     """The most probable tag sequence under the transition constraints."""
     best = probs.argmax(1)
@@ -96,6 +139,27 @@ def viterbi(probs: np.ndarray, step: np.ndarray, start: np.ndarray) -> list[int]
     for t in range(len(logp) - 1, 0, -1):
         tags.append(int(back[t, tags[-1]]))
     return tags[::-1]
+
+
+def _words(enc: Any) -> tuple[list[list[int]], list[int]]:
+    """Each word's [start, end] characters and the token row of its first
+    sub-token (where the slot head's tag for the word is read)."""
+    word_ids: list[int | None] = enc.word_ids
+    offsets: list[tuple[int, int]] = enc.offsets
+    bounds: list[list[int]] = []
+    first: list[int] = []
+    index: dict[int, int] = {}
+    for i, wid in enumerate(word_ids):
+        if wid is None:
+            continue
+        start, end = offsets[i]
+        if wid not in index:
+            index[wid] = len(bounds)
+            bounds.append([start, end])
+            first.append(i)
+        else:
+            bounds[index[wid]][1] = end
+    return bounds, first
 
 
 class NluModel:
@@ -121,6 +185,7 @@ class NluModel:
                 bio=tuple(meta["bio"]),
                 max_tokens=int(meta.get("max_tokens", 48)),
                 path=path,
+                intent_slots={k: tuple(v) for k, v in (meta.get("intent_slots") or {}).items()},
             )
             self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         except (OSError, ValueError, KeyError, Exception) as e:
@@ -135,6 +200,11 @@ class NluModel:
         self.confidence_floor = confidence_floor
         self._oos = OUT_OF_SCOPE
         self._bio_step, self._bio_start = bio_transitions(self.info.bio)
+        self._tag_mask = (
+            intent_tag_mask(self.info.intents, self.info.bio, self.info.intent_slots)
+            if self.info.intent_slots
+            else None
+        )
 
     @property
     def intents(self) -> tuple[str, ...]:
@@ -152,6 +222,10 @@ class NluModel:
         intent_logits, slot_logits = self.backend.run(ids, mask)
         t2 = time.perf_counter()
         probs = _softmax(intent_logits[0])
+        bounds, first = _words(enc)
+        word_probs = _softmax(slot_logits[0])[first]
+        if self._tag_mask is not None and first:
+            probs = joint_intent_probs(probs, word_probs, self._tag_mask)
         top = int(probs.argmax())
         label = self.info.intents[top]
         confidence = float(probs[top])
@@ -159,8 +233,10 @@ class NluModel:
         intent: str | None = label
         if label == self._oos or confidence < self.confidence_floor:
             intent = None
-        else:
-            slots = tuple(self._decode_slots(text, enc, _softmax(slot_logits[0])))
+        elif first:
+            if self._tag_mask is not None:
+                word_probs = word_probs * self._tag_mask[top]
+            slots = tuple(self._decode_slots(text, bounds, word_probs))
         t3 = time.perf_counter()
         return Parse(
             text=text,
@@ -175,30 +251,15 @@ class NluModel:
             },
         )
 
-    def _decode_slots(self, text: str, enc: Any, probs: np.ndarray) -> list[Slot]:
-        """BIO on the first sub-token of each word -> character spans.
+    def _decode_slots(
+        self, text: str, bounds: list[list[int]], word_probs: np.ndarray
+    ) -> list[Slot]:
+        """Tag probabilities per word (zero for tags the intent does not
+        take) -> character spans.
 
         The tag sequence is the most probable *valid* one (Viterbi over the
         words: an I- tag only after B- or I- of the same slot), not each word's
         own best tag, so one unsure word does not split or cut a name."""
-        word_ids: list[int | None] = enc.word_ids
-        offsets: list[tuple[int, int]] = enc.offsets
-        bounds: list[list[int]] = []  # [start, end] per word
-        first: list[int] = []  # the token row of each word's first sub-token
-        index: dict[int, int] = {}
-        for i, wid in enumerate(word_ids):
-            if wid is None:
-                continue
-            start, end = offsets[i]
-            if wid not in index:
-                index[wid] = len(bounds)
-                bounds.append([start, end])
-                first.append(i)
-            else:
-                bounds[index[wid]][1] = end
-        if not first:
-            return []
-        word_probs = probs[first]
         tags = viterbi(word_probs, self._bio_step, self._bio_start)
         words = [
             (b[0], b[1], tag, float(word_probs[k, tag]))

@@ -37,6 +37,28 @@ def labels_for(examples: list[Example], builtin: bool) -> Labels:
     return Labels(intents=intents, slots=slots)
 
 
+def intent_slots(examples: list[Example], labels: Labels) -> dict[str, list[str]]:
+    """The slots each intent's examples carry, in the labels' order: at run
+    time an intent's words may take only these (labels.json `intent_slots`).
+
+    For the intents of a dataset or of a user's sentences, where the examples
+    are all there is to know of an intent. Edged's built-in intents are left
+    out, so unconstrained: they take any of the schema's slots and the
+    resolver decides what the words mean, and their generated examples do not
+    show every pairing ("toggle the lights upstairs" has no template with a
+    floor; held to its examples it lost the floor and toggled every light).
+    Out of scope, one of them, thus stays unconstrained too: reading a slot
+    in chatter can take weight from an intent, never from 'not recognised'."""
+    carried: dict[str, set[str]] = {}
+    for ex in examples:
+        carried.setdefault(ex.intent, set()).update(name for _, _, name in ex.spans)
+    return {
+        intent: [s for s in labels.slots if s in carried[intent]]
+        for intent in labels.intents
+        if intent in carried and intent not in INTENTS
+    }
+
+
 def build_model_dir(
     out_dir: Path,
     cfg: TrainConfig,
@@ -99,6 +121,8 @@ def build_model_dir(
     labels = labels_for(train_ex + valid_ex, builtin=builtin and not only_sentences)
     if OUT_OF_SCOPE not in labels.intents and builtin:
         labels.intents.insert(0, OUT_OF_SCOPE)
+    # From the training examples alone: the validation set chooses, never teaches.
+    labels.intent_slots = intent_slots(train_ex, labels)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     write_jsonl(valid_ex, out_dir / "valid.jsonl")

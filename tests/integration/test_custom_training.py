@@ -77,6 +77,10 @@ def custom_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert "model written to" in r.stdout and "INT8 intent" in r.stdout
     labels = json.loads((out / "labels.json").read_text())
     assert {"FeedFish", "GoodNight", "OutOfScope"} <= set(labels["intents"])
+    # Each intent is held to the slots its examples carry (none here), out of
+    # scope to none.
+    assert labels["intent_slots"]["FeedFish"] == labels["intent_slots"]["GoodNight"] == []
+    assert "OutOfScope" not in labels["intent_slots"]
     return out
 
 
