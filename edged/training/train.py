@@ -301,15 +301,52 @@ def distill_loss(
     return (part(il, t_il, intents) + slots) / len(batch)
 
 
+def word_spans(tags: Sequence[int], bio: Sequence[str]) -> set[tuple[str, int, int]]:
+    """(slot, first word, last word) of each span in a word-level tag
+    sequence, read as the runtime decoder reads it: an I- tag continues only
+    a span of its own slot, anything else starts one."""
+    spans: list[tuple[str, int, int]] = []
+    open_name: str | None = None
+    for k, t in enumerate(tags):
+        tag = bio[t]
+        if tag == "O":
+            open_name = None
+            continue
+        kind, name = tag.split("-", 1)
+        if kind == "I" and open_name == name:
+            spans[-1] = (name, spans[-1][1], k)
+        else:
+            spans.append((name, k, k))
+            open_name = name
+    return set(spans)
+
+
 def evaluate_torch(
-    model: Any, rows: list[dict[str, Any]], batch_size: int = 128
+    model: Any, rows: list[dict[str, Any]], labels: Labels, batch_size: int = 128
 ) -> dict[str, float]:
-    """Intent accuracy and token-level tag accuracy on encoded rows (fast, for
-    checkpoint choice; span-level metrics come from `edged eval`)."""
+    """On encoded rows: the intent head's accuracy and per-word tag accuracy,
+    and, decoded as edged.nlu.model decodes at run time (the intent and the
+    tags together under labels.intent_slots, tags as the best valid BIO
+    sequence, no slots for out of scope), intent accuracy and span F1: the
+    figures `edged eval` reports, which the checkpoint is chosen by."""
+    import numpy as np
     import torch
 
+    from edged.nlu.model import bio_transitions, intent_tag_mask, joint_intent_probs, viterbi
+    from edged.nlu.schema import OUT_OF_SCOPE
+
+    step, start = bio_transitions(labels.bio)
+    tag_mask = (
+        intent_tag_mask(
+            tuple(labels.intents),
+            tuple(labels.bio),
+            {k: tuple(v) for k, v in labels.intent_slots.items()},
+        )
+        if labels.intent_slots
+        else None
+    )
     model.eval()
-    correct = total = tag_ok = tag_n = 0
+    correct = decoded = total = tag_ok = tag_n = hits = n_gold = n_pred = 0
     with torch.no_grad():
         for batch in _batches(rows, batch_size, None):
             ids, mask, intents, tags = _collate(batch)
@@ -319,8 +356,32 @@ def evaluate_torch(
             valid = tags != -100
             tag_ok += int(((sl.argmax(-1) == tags) & valid).sum())
             tag_n += int(valid.sum())
+            intent_probs = torch.softmax(il, -1).double().numpy()
+            tag_probs = torch.softmax(sl, -1).double().numpy()
+            for i in range(len(batch)):
+                words = valid[i].numpy()
+                word_probs = tag_probs[i][words]
+                probs = intent_probs[i]
+                if tag_mask is not None and len(word_probs):
+                    probs = joint_intent_probs(probs, word_probs, tag_mask)
+                top = int(probs.argmax())
+                decoded += int(top == int(intents[i]))
+                if tag_mask is not None:
+                    word_probs = word_probs * tag_mask[top]
+                pred: set[tuple[str, int, int]] = set()
+                if len(word_probs) and labels.intents[top] != OUT_OF_SCOPE:
+                    pred = word_spans(viterbi(word_probs, step, start), labels.bio)
+                gold = word_spans([int(t) for t in tags[i][valid[i]]], labels.bio)
+                hits += len(pred & gold)
+                n_gold += len(gold)
+                n_pred += len(pred)
     model.train()
-    return {"intent_accuracy": correct / max(total, 1), "tag_accuracy": tag_ok / max(tag_n, 1)}
+    return {
+        "intent_accuracy": correct / max(total, 1),
+        "tag_accuracy": tag_ok / max(tag_n, 1),
+        "decoded_intent_accuracy": decoded / max(total, 1),
+        "slot_f1": 2 * hits / (n_gold + n_pred) if n_gold + n_pred else 1.0,
+    }
 
 
 class _Ema:
@@ -373,7 +434,8 @@ def train(
     progress: bool = True,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """Fine-tune; returns (model, tokenizer, history). Keeps the checkpoint with
-    the best validation score (intent accuracy + tag accuracy)."""
+    the best validation score: intent accuracy + slot F1, decoded as at run
+    time (`evaluate_torch`)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
@@ -442,16 +504,17 @@ def train(
             if step % eval_every == 0 or step == total:
                 with ema.applied() if ema is not None else contextlib.nullcontext():
                     scores = (
-                        evaluate_torch(model, valid_rows)
+                        evaluate_torch(model, valid_rows, labels)
                         if valid_rows
-                        else {"intent_accuracy": 0.0, "tag_accuracy": 0.0}
+                        else {"decoded_intent_accuracy": 0.0, "slot_f1": 0.0}
                     )
                     scores.update(step=step, seconds=round(time.monotonic() - started, 1))
                     history["evals"].append(scores)
                     bar.write(
-                        f"step {step}: valid intent {scores['intent_accuracy']:.4f} tags {scores['tag_accuracy']:.4f}"
+                        f"step {step}: valid intent {scores['decoded_intent_accuracy']:.4f} "
+                        f"slot F1 {scores['slot_f1']:.4f}"
                     )
-                    score = scores["intent_accuracy"] + scores["tag_accuracy"]
+                    score = scores["decoded_intent_accuracy"] + scores["slot_f1"]
                     if score > best_score:
                         best_score = score
                         best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -298,11 +298,11 @@ def test_ema_is_what_is_validated_and_kept(monkeypatch: pytest.MonkeyPatch) -> N
     seen: list[tuple[torch.Tensor, torch.Tensor]] = []
     real_evaluate = tr.evaluate_torch
 
-    def spy(model, rows, batch_size=128):
+    def spy(model, rows, labels, batch_size=128):
         holder = spy.ema  # type: ignore[attr-defined]
         i = next(i for i, p in enumerate(holder.params) if p is model.intent_head.weight)
         seen.append((model.intent_head.weight.detach().clone(), holder.shadow[i].clone()))
-        return real_evaluate(model, rows, batch_size)
+        return real_evaluate(model, rows, labels, batch_size)
 
     made: list[tr._Ema] = []
 
@@ -311,6 +311,10 @@ def test_ema_is_what_is_validated_and_kept(monkeypatch: pytest.MonkeyPatch) -> N
             super().__init__(model, decay)
             made.append(self)
             spy.ema = self  # type: ignore[attr-defined]
+
+        def update(self):
+            super().update()
+            self.last_live = [p.detach().clone() for p in self.params]
 
     monkeypatch.setattr(tr, "evaluate_torch", spy)
     monkeypatch.setattr(tr, "_Ema", Recording)
@@ -326,7 +330,10 @@ def test_ema_is_what_is_validated_and_kept(monkeypatch: pytest.MonkeyPatch) -> N
         assert torch.equal(evaluated, shadow)  # the average was scored
     # The live weights went on training: the last step's weights are not the
     # average, and the model returned is one of the validated averages.
-    assert not torch.equal(made[0].params[-1], made[0].shadow[-1])
+    # (The live weights as the last step left them, before the chosen
+    # checkpoint is loaded back.)
+    head = next(i for i, p in enumerate(made[0].params) if p is model.intent_head.weight)
+    assert not torch.equal(made[0].last_live[head], made[0].shadow[head])
     assert any(torch.equal(model.intent_head.weight, shadow) for _, shadow in seen)
 
 
@@ -335,3 +342,47 @@ def test_ema_decay_out_of_range_is_refused(tmp_path: Path, decay: str) -> None:
     r = edged("train", "--out", str(tmp_path / "m"), "--ema", decay, "--no-progress")
     assert r.returncode != 0 and "--ema must be at least 0 and below 1" in r.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_checkpoint_score_is_decoded_as_at_run_time() -> None:
+    """evaluate_torch scores what the runtime would answer: the intent and
+    the tags decoded together under intent_slots, spans by F1."""
+    import torch
+
+    import edged.training.train as tr
+
+    labels = tr.Labels(
+        ["Play", "Rate"], ["artist", "rating"], intent_slots={"Play": ["artist"], "Rate": ["rating"]}
+    )
+    bio = labels.bio  # O, B-artist, I-artist, B-rating, I-rating
+
+    # Two rows; tags on words (-100 on the [CLS]/[SEP] rows).
+    rows = [
+        {"input_ids": [1, 5, 6, 7, 2], "intent": 0, "tags": [-100, 0, 1, 2, -100]},
+        {"input_ids": [1, 8, 9, 2], "intent": 1, "tags": [-100, 0, 3, -100]},
+    ]
+
+    class Scripted(torch.nn.Module):
+        """Logits the test chooses: row 0's intent head leans to Rate, but its
+        slot head reads an artist, which only Play takes."""
+
+        def forward(self, ids: torch.Tensor, mask: torch.Tensor):
+            il = torch.tensor([[0.0, 0.4], [0.0, 3.0]])
+            sl = torch.full((2, ids.shape[1], len(bio)), -9.0)
+            for i, r in enumerate(rows):
+                for k, t in enumerate(r["tags"]):
+                    sl[i, k, max(t, 0)] = 9.0
+            return il, sl
+
+    scores = tr.evaluate_torch(Scripted(), rows, labels)
+    assert scores["intent_accuracy"] == 0.5  # the head alone gets row 0 wrong
+    assert scores["decoded_intent_accuracy"] == 1.0 and scores["slot_f1"] == 1.0
+    # Without the table the head's answer stands, and Rate carries no artist
+    # span of Play's: the decoder still reads the artist (nothing forbids it).
+    free = tr.Labels(labels.intents, labels.slots)
+    assert tr.evaluate_torch(Scripted(), rows, free)["decoded_intent_accuracy"] == 0.5
+    assert tr.word_spans([0, 1, 2, 0, 2, 3], bio) == {
+        ("artist", 1, 2),
+        ("artist", 4, 4),  # an I- after O starts a span, as at run time
+        ("rating", 5, 5),
+    }
