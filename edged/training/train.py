@@ -329,7 +329,6 @@ def evaluate_torch(
     tags together under labels.intent_slots, tags as the best valid BIO
     sequence, no slots for out of scope), intent accuracy and span F1: the
     figures `edged eval` reports, which the checkpoint is chosen by."""
-    import numpy as np
     import torch
 
     from edged.nlu.model import bio_transitions, intent_tag_mask, joint_intent_probs, viterbi
