@@ -352,7 +352,9 @@ def test_checkpoint_score_is_decoded_as_at_run_time() -> None:
     import edged.training.train as tr
 
     labels = tr.Labels(
-        ["Play", "Rate"], ["artist", "rating"], intent_slots={"Play": ["artist"], "Rate": ["rating"]}
+        ["Play", "Rate"],
+        ["artist", "rating"],
+        intent_slots={"Play": ["artist"], "Rate": ["rating"]},
     )
     bio = labels.bio  # O, B-artist, I-artist, B-rating, I-rating
 
