@@ -120,6 +120,20 @@ def joint_intent_probs(
     return joint / joint.sum()
 
 
+def decode_intent(
+    intent_probs: np.ndarray, word_probs: np.ndarray, tag_mask: np.ndarray | None
+) -> tuple[np.ndarray, int, np.ndarray]:
+    """(intent probabilities, the top intent, its words' tag probabilities):
+    with a mask, read jointly and the words held to the top intent's tags;
+    without one, the heads' own answers. The one rule for the runtime and
+    for the trainer's checkpoint choice."""
+    if tag_mask is None or not len(word_probs):
+        return intent_probs, int(intent_probs.argmax()), word_probs
+    probs = joint_intent_probs(intent_probs, word_probs, tag_mask)
+    top = int(probs.argmax())
+    return probs, top, word_probs * tag_mask[top]
+
+
 def viterbi(probs: np.ndarray, step: np.ndarray, start: np.ndarray) -> list[int]:
     """The most probable tag sequence under the transition constraints."""
     best = probs.argmax(1)
@@ -222,21 +236,25 @@ class NluModel:
         intent_logits, slot_logits = self.backend.run(ids, mask)
         t2 = time.perf_counter()
         probs = _softmax(intent_logits[0])
-        bounds, first = _words(enc)
-        word_probs = _softmax(slot_logits[0])[first]
-        if self._tag_mask is not None and first:
-            probs = joint_intent_probs(probs, word_probs, self._tag_mask)
+        # The words and their tags are needed for the intent only when it is
+        # read jointly; otherwise only once the intent is recognised.
+        words: tuple[list[list[int]], np.ndarray] | None = None
+        if self._tag_mask is not None:
+            words = self._word_probs(enc, slot_logits)
         top = int(probs.argmax())
+        if words is not None:
+            probs, top, word_probs = decode_intent(probs, words[1], self._tag_mask)
+            words = (words[0], word_probs)
         label = self.info.intents[top]
         confidence = float(probs[top])
         slots: tuple[Slot, ...] = ()
         intent: str | None = label
         if label == self._oos or confidence < self.confidence_floor:
             intent = None
-        elif first:
-            if self._tag_mask is not None:
-                word_probs = word_probs * self._tag_mask[top]
-            slots = tuple(self._decode_slots(text, bounds, word_probs))
+        else:
+            bounds, word_probs = words or self._word_probs(enc, slot_logits)
+            if bounds:
+                slots = tuple(self._decode_slots(text, bounds, word_probs))
         t3 = time.perf_counter()
         return Parse(
             text=text,
@@ -250,6 +268,13 @@ class NluModel:
                 "decode": (t3 - t2) * 1e3,
             },
         )
+
+    @staticmethod
+    def _word_probs(enc: Any, slot_logits: np.ndarray) -> tuple[list[list[int]], np.ndarray]:
+        """Each word's character bounds and the slot head's tag probabilities
+        on its first sub-token."""
+        bounds, first = _words(enc)
+        return bounds, _softmax(slot_logits[0])[first]
 
     def _decode_slots(
         self, text: str, bounds: list[list[int]], word_probs: np.ndarray

@@ -331,7 +331,7 @@ def evaluate_torch(
     figures `edged eval` reports, which the checkpoint is chosen by."""
     import torch
 
-    from edged.nlu.model import bio_transitions, intent_tag_mask, joint_intent_probs, viterbi
+    from edged.nlu.model import bio_transitions, decode_intent, intent_tag_mask, viterbi
     from edged.nlu.schema import OUT_OF_SCOPE
 
     step, start = bio_transitions(labels.bio)
@@ -359,14 +359,8 @@ def evaluate_torch(
             tag_probs = torch.softmax(sl, -1).double().numpy()
             for i in range(len(batch)):
                 words = valid[i].numpy()
-                word_probs = tag_probs[i][words]
-                probs = intent_probs[i]
-                if tag_mask is not None and len(word_probs):
-                    probs = joint_intent_probs(probs, word_probs, tag_mask)
-                top = int(probs.argmax())
+                _, top, word_probs = decode_intent(intent_probs[i], tag_probs[i][words], tag_mask)
                 decoded += int(top == int(intents[i]))
-                if tag_mask is not None:
-                    word_probs = word_probs * tag_mask[top]
                 pred: set[tuple[str, int, int]] = set()
                 if len(word_probs) and labels.intents[top] != OUT_OF_SCOPE:
                     pred = word_spans(viterbi(word_probs, step, start), labels.bio)
