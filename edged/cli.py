@@ -149,9 +149,11 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--teacher",
         type=Path,
-        default=None,
+        action="append",
+        default=[],
         help="model directory to distil from (same intents and slots), e.g. a "
-        "6-layer model when training --layers 4",
+        "6-layer model when training --layers 4; repeat it to distil from the "
+        "average of several models' logits (an ensemble)",
     )
     tr.add_argument(
         "--distill",
@@ -313,15 +315,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
         threads=args.threads,
         max_steps=args.max_steps,
         eval_every=args.eval_every,
-        teacher=str(args.teacher) if args.teacher else None,
+        teacher=[str(t) for t in args.teacher],
         distill=args.distill,
         ema=args.ema,
         group_by_length=args.group_by_length,
     )
     if not 0.0 <= args.ema < 1.0:
         raise SystemExit("edged train: --ema must be at least 0 and below 1")
-    if args.teacher and not (args.teacher / "labels.json").exists():
-        raise SystemExit(f"edged train: --teacher {args.teacher} is not a model directory")
+    for teacher in args.teacher:
+        if not (teacher / "labels.json").exists():
+            raise SystemExit(f"edged train: --teacher {teacher} is not a model directory")
     if not 0.0 <= args.distill <= 1.0:
         raise SystemExit("edged train: --distill must be between 0 and 1")
     metrics = build_model_dir(

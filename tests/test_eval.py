@@ -1,7 +1,11 @@
+import pytest
+
 from edged.eval import (
     Row,
     _device_equivalents,
+    evaluate_rows,
     false_accepts,
+    format_report,
     gold_slots,
     operation_of,
     pred_slots,
@@ -82,3 +86,45 @@ def test_false_accepts_tell_questions_from_commands() -> None:
     r = false_accepts(parser, rows)
     assert (r["n"], r["false_accepts"], r["device_commands"]) == (4, 2, 1)
     assert r["false_accept_rate"] == 0.5 and r["device_command_rate"] == 0.25
+
+
+class _DatasetParser:
+    """A model of another schema (SNIPS-like slots), answering from a table."""
+
+    intents = ("PlayMusic", "AddToPlaylist")
+
+    class info:  # stands in for ModelInfo
+        slots = ("artist", "playlist")
+
+    def __init__(self, answers: dict[str, Parse]) -> None:
+        self.answers = answers
+
+    def parse(self, text: str) -> Parse:
+        return self.answers[text]
+
+
+def test_slots_of_a_wrong_intent_count_only_in_the_any_intent_f1() -> None:
+    a, b = "play queen", "add queen to my road trip playlist"
+    parser = _DatasetParser(
+        {
+            a: _p(a, "PlayMusic", ("artist", "queen")),
+            # Wrong intent, right slots; and one slot too many.
+            b: _p(b, "PlayMusic", ("artist", "queen"), ("playlist", "road trip")),
+        }
+    )
+    rows = [
+        Row(a, "PlayMusic", [{"name": "artist", "value": "queen", "start": 5, "end": 10}]),
+        Row(
+            b,
+            "AddToPlaylist",
+            [{"name": "playlist", "value": "road trip", "start": 16, "end": 25}],
+        ),
+    ]
+    m = evaluate_rows(parser, rows)
+    assert m["intent_accuracy"] == 0.5
+    # Gated: b's slots are dropped, 1 hit of 1 predicted and 2 gold.
+    assert m["slot_f1"] == pytest.approx(2 * 1 / (1 + 2))
+    # Any intent: b's road trip is a hit and its artist a false positive,
+    # 2 hits of 3 predicted and 2 gold.
+    assert m["slot_f1_any_intent"] == pytest.approx(2 * 2 / (3 + 2))
+    assert "any int" in format_report(m)

@@ -165,4 +165,6 @@ def build_model_dir(
 
 
 def _headline(m: dict[str, Any]) -> dict[str, Any]:
-    return {k: m[k] for k in ("n", "intent_accuracy", "slot_f1", "frame_accuracy")}
+    return {
+        k: m[k] for k in ("n", "intent_accuracy", "slot_f1", "slot_f1_any_intent", "frame_accuracy")
+    }

@@ -38,10 +38,11 @@ class TrainConfig:
     max_steps: int | None = None  # for smoke tests
     eval_every: int = 0  # steps; 0 = once per epoch
     max_tokens: int = MAX_TOKENS
-    # Distillation: a trained model directory whose outputs the new model also
+    # Distillation: trained model directories whose outputs the new model also
     # learns from (soft targets), so a smaller cut keeps more of what the
-    # larger one knows. Its labels must be the same.
-    teacher: str | None = None
+    # larger one knows, or a model learns from an ensemble of its own size.
+    # With several, their logits are averaged. Their labels must be the same.
+    teacher: list[str] = field(default_factory=list)
     distill: float = 0.5  # weight of the teacher's soft targets (0-1)
     temperature: float = 2.0
     # Exponential moving average of the weights (Polyak averaging): validation
@@ -220,40 +221,50 @@ def _collate(batch: list[dict[str, Any]]) -> tuple[Any, Any, Any, Any]:
 
 
 def teacher_logits(
-    teacher_dir: Path, rows: list[dict[str, Any]], labels: Labels, batch_size: int = 64
+    teacher_dirs: Sequence[Path], rows: list[dict[str, Any]], labels: Labels, batch_size: int = 64
 ) -> None:
-    """Adds the teacher's intent and slot logits to every encoded row
-    (`t_intent`, `t_slots`), computed once with onnxruntime from the teacher
-    directory's FP32 graph if it kept one, else its INT8 model."""
+    """Adds the teachers' intent and slot logits to every encoded row
+    (`t_intent`, `t_slots`), computed once with onnxruntime from each teacher
+    directory's FP32 graph if it kept one, else its INT8 model. With several
+    teachers the logits are averaged: the softmax of the mean is the
+    normalised geometric mean of their distributions, an ensemble."""
     import numpy as np
     import onnxruntime as ort
 
-    meta = json.loads((teacher_dir / "labels.json").read_text(encoding="utf-8"))
-    theirs = Labels(meta["intents"], meta["slots"], meta.get("bio") or [])
-    if theirs.intents != labels.intents or theirs.bio != labels.bio:
-        raise SystemExit(
-            f"teacher {teacher_dir} has other labels than this training set "
-            f"(intents {len(theirs.intents)} vs {len(labels.intents)}, "
-            f"tags {len(theirs.bio)} vs {len(labels.bio)}); distil only between "
-            "models of the same intents and slots"
+    for teacher_dir in teacher_dirs:
+        meta = json.loads((teacher_dir / "labels.json").read_text(encoding="utf-8"))
+        theirs = Labels(meta["intents"], meta["slots"], meta.get("bio") or [])
+        if theirs.intents != labels.intents or theirs.bio != labels.bio:
+            raise SystemExit(
+                f"teacher {teacher_dir} has other labels than this training set "
+                f"(intents {len(theirs.intents)} vs {len(labels.intents)}, "
+                f"tags {len(theirs.bio)} vs {len(labels.bio)}); distil only between "
+                "models of the same intents and slots"
+            )
+    share = 1.0 / len(teacher_dirs)
+    for r in rows:
+        r["t_intent"] = np.zeros(len(labels.intents), dtype=np.float32)
+        r["t_slots"] = np.zeros((len(r["input_ids"]), len(labels.bio)), dtype=np.float32)
+    for teacher_dir in teacher_dirs:
+        path = teacher_dir / "model.fp32.onnx"
+        if not path.exists():
+            path = teacher_dir / "model.onnx"
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 2
+        session = ort.InferenceSession(
+            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
         )
-    path = teacher_dir / "model.fp32.onnx"
-    if not path.exists():
-        path = teacher_dir / "model.onnx"
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 2
-    session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
-    for batch in _batches(rows, batch_size, None):
-        width = max(len(r["input_ids"]) for r in batch)
-        ids = np.zeros((len(batch), width), dtype=np.int64)
-        mask = np.zeros((len(batch), width), dtype=np.int64)
-        for i, r in enumerate(batch):
-            ids[i, : len(r["input_ids"])] = r["input_ids"]
-            mask[i, : len(r["input_ids"])] = 1
-        intent, slots = session.run(None, {"input_ids": ids, "attention_mask": mask})
-        for i, r in enumerate(batch):
-            r["t_intent"] = intent[i].astype(np.float32)
-            r["t_slots"] = slots[i, : len(r["input_ids"])].astype(np.float32)
+        for batch in _batches(rows, batch_size, None):
+            width = max(len(r["input_ids"]) for r in batch)
+            ids = np.zeros((len(batch), width), dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for i, r in enumerate(batch):
+                ids[i, : len(r["input_ids"])] = r["input_ids"]
+                mask[i, : len(r["input_ids"])] = 1
+            intent, slots = session.run(None, {"input_ids": ids, "attention_mask": mask})
+            for i, r in enumerate(batch):
+                r["t_intent"] += share * intent[i].astype(np.float32)
+                r["t_slots"] += share * slots[i, : len(r["input_ids"])].astype(np.float32)
 
 
 def distill_loss(
@@ -442,7 +453,7 @@ def train(
     train_rows = encode(train_examples, tokenizer, labels, cfg.max_tokens)
     valid_rows = encode(valid_examples, tokenizer, labels, cfg.max_tokens)
     if cfg.teacher:
-        teacher_logits(Path(cfg.teacher), train_rows, labels)
+        teacher_logits([Path(t) for t in cfg.teacher], train_rows, labels)
     model = build_model(labels, cfg)
     model.train()
 

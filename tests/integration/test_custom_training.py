@@ -217,7 +217,7 @@ def test_distillation_from_a_teacher_directory(custom_model: Path, tmp_path: Pat
     )
     assert r.returncode == 0, r.stderr[-3000:]
     cfg = json.loads((out / "metrics.json").read_text())["train_config"]
-    assert cfg["teacher"] == str(custom_model) and cfg["distill"] == 0.5 and cfg["layers"] == 2
+    assert cfg["teacher"] == [str(custom_model)] and cfg["distill"] == 0.5 and cfg["layers"] == 2
     # The shipped model knows other intents: refused before any training.
     r = edged(
         "train", *common, "--out", str(work / "x"), "--teacher", str(REPO / "models/edged-nlu")
@@ -227,7 +227,7 @@ def test_distillation_from_a_teacher_directory(custom_model: Path, tmp_path: Pat
     assert not (work / "x" / "model.onnx").exists()
 
 
-def test_teacher_logits_are_the_teacher_models_outputs(custom_model: Path) -> None:
+def test_teacher_logits_are_the_teacher_models_outputs(custom_model: Path, tmp_path: Path) -> None:
     import numpy as np
     import torch
     from transformers import AutoTokenizer
@@ -241,13 +241,30 @@ def test_teacher_logits_are_the_teacher_models_outputs(custom_model: Path) -> No
     tok = AutoTokenizer.from_pretrained(str(encoder_path()))
     texts = ["feed the fish", "good night everyone", "time to feed the goldfish now please"]
     rows = encode([Example(t, "FeedFish", []) for t in texts], tok, labels, 48)
-    teacher_logits(custom_model, rows, labels, batch_size=3)  # one padded batch
+    teacher_logits([custom_model], rows, labels, batch_size=3)  # one padded batch
     alone = OnnxRuntimeBackend(custom_model / "model.fp32.onnx")
+    int8 = OnnxRuntimeBackend(custom_model / "model.onnx")
+    outputs = []
     for r in rows:
         ids = np.array([r["input_ids"]], dtype=np.int64)
         intent, slots = alone.run(ids, np.ones_like(ids))
         assert np.allclose(r["t_intent"], intent[0], atol=1e-4)
         assert np.allclose(r["t_slots"], slots[0], atol=1e-4)
+        outputs.append((intent[0], slots[0], *(o[0] for o in int8.run(ids, np.ones_like(ids)))))
+    # Two teachers (the FP32 graph, and a copy holding only the INT8 one):
+    # each row gets the mean of their logits.
+    int8_only = tmp_path / "int8-only"
+    int8_only.mkdir()
+    for name in ("labels.json", "model.onnx", "tokenizer.json"):
+        (int8_only / name).write_bytes((custom_model / name).read_bytes())
+    pair = encode([Example(t, "FeedFish", []) for t in texts], tok, labels, 48)
+    # One row a batch: INT8 activations are quantized with the whole batch's
+    # range, so a padded batch moves the INT8 teacher's logits a little.
+    teacher_logits([custom_model, int8_only], pair, labels, batch_size=1)
+    for r, (i32, s32, i8, s8) in zip(pair, outputs, strict=True):
+        assert not np.allclose(i32, i8, atol=1e-4)  # two different teachers
+        assert np.allclose(r["t_intent"], (i32 + i8) / 2, atol=1e-4)
+        assert np.allclose(r["t_slots"], (s32 + s8) / 2, atol=1e-4)
     # The soft loss is zero when the student says what the teacher says and
     # the teacher is right, and grows as the student disagrees.
     width = max(len(r["input_ids"]) for r in rows)
