@@ -254,7 +254,10 @@ def evaluate_rows(
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     # The slots of every row, also where the intent is wrong: how JointBERT
     # and seqeval-based papers score slot filling, the figure to hold beside
-    # theirs. `slot_f1` is stricter: a wrong intent's slots count as missed.
+    # theirs. In `slot_f1` a wrong intent's gold slots count as missed and its
+    # predicted ones are not scored; here they are, mostly as false positives
+    # (a wrong intent's words are read as its own slots), so this one is
+    # usually a little lower.
     f1_any = 2 * tp_any / (n_pred_any + n_gold) if n_pred_any + n_gold else 1.0
     # Worst first: confident wrong intents, then slot errors.
     errors.sort(key=lambda e: (e["gold"] == e["pred"], -e["confidence"]))
