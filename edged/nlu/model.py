@@ -3,7 +3,10 @@
 A model directory holds `model.onnx` (INT8), `tokenizer.json` and
 `labels.json` (intents, slot names, BIO tags, max tokens, and for intents
 trained from a dataset or a user's sentences the slots each one takes,
-`intent_slots`, which the intent and the tags are then decoded under).
+`intent_slots`, which the intent and the tags are then decoded under, and
+for a model of a dataset's or a user's own labels alone the counts of which
+tag followed which in its training sentences, `tag_transitions`, which the
+tag sequence is then decoded with).
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ class ModelInfo:
     # The slots each intent was trained with (labels.json `intent_slots`);
     # empty for models written before the trainer recorded them.
     intent_slots: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # How often each tag followed each other one (and began a sentence,
+    # under TRANSITION_START) in the training sentences (labels.json
+    # `tag_transitions`); empty for models trained without them.
+    tag_transitions: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def default_model_dir() -> Path:
@@ -79,6 +86,40 @@ def bio_transitions(bio: tuple[str, ...] | list[str]) -> tuple[np.ndarray, np.nd
         for i, frm in enumerate(bio):
             if frm == "O" or frm[2:] != to[2:]:
                 step[i, j] = -np.inf
+    return step, start
+
+
+# The key of `tag_transitions` that counts the first word's tags.
+TRANSITION_START = "<start>"
+
+
+def learned_transitions(
+    bio: tuple[str, ...] | list[str], counts: dict[str, dict[str, int]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The BIO constraints of `bio_transitions` plus, where a step is
+    allowed, log P(to | from) estimated from the training sentences' tag
+    pairs with add-one smoothing over the allowed next tags (a pair never
+    seen stays possible, only unlikely). Viterbi then scores a sequence as
+    the slot head's word probabilities times a first-order model of how tags
+    follow each other, as a CRF or HMM tagger does: two names of one slot
+    side by side ("the" B-x, "path" B-x) are rare in training and so lose
+    to one name ("the" B-x, "path" I-x) where the slot head is unsure."""
+    step, start = bio_transitions(bio)
+    index = {t: k for k, t in enumerate(bio)}
+
+    def row(frm: str, allowed: np.ndarray) -> np.ndarray:
+        c = np.zeros(len(bio), dtype=np.float64)
+        for to, n in counts.get(frm, {}).items():
+            if to in index:
+                c[index[to]] = n
+        ok = np.isfinite(allowed)
+        c[ok] += 1.0
+        out = np.full(len(bio), -np.inf)
+        out[ok] = np.log(c[ok] / c[ok].sum())
+        return out
+
+    start = row(TRANSITION_START, start)
+    step = np.stack([row(frm, step[i]) for i, frm in enumerate(bio)])
     return step, start
 
 
@@ -135,11 +176,17 @@ def decode_intent(
 
 
 def viterbi(probs: np.ndarray, step: np.ndarray, start: np.ndarray) -> list[int]:
-    """The most probable tag sequence under the transition constraints."""
+    """The most probable tag sequence under the transition scores (log
+    space): constraints alone (0 or -inf, `bio_transitions`) or learned ones
+    (`learned_transitions`)."""
     best = probs.argmax(1)
-    if start[best[0]] == 0 and not step[best[:-1], best[1:]].any():
-        # Each word's own best tag already makes a valid sequence (the usual
-        # case): nothing can beat it.
+    if (
+        start[best[0]] == 0
+        and not step[best[:-1], best[1:]].any()
+        and not (np.isfinite(step) & (step != 0)).any()
+    ):
+        # Constraints only, and each word's own best tag already makes a
+        # valid sequence (the usual case): nothing can beat it.
         return [int(t) for t in best]
     with np.errstate(divide="ignore"):
         logp = np.log(probs.astype(np.float64))
@@ -200,6 +247,10 @@ class NluModel:
                 max_tokens=int(meta.get("max_tokens", 48)),
                 path=path,
                 intent_slots={k: tuple(v) for k, v in (meta.get("intent_slots") or {}).items()},
+                tag_transitions={
+                    str(frm): {str(to): int(n) for to, n in row.items()}
+                    for frm, row in (meta.get("tag_transitions") or {}).items()
+                },
             )
             self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         except (OSError, ValueError, KeyError, Exception) as e:
@@ -213,7 +264,11 @@ class NluModel:
         )
         self.confidence_floor = confidence_floor
         self._oos = OUT_OF_SCOPE
-        self._bio_step, self._bio_start = bio_transitions(self.info.bio)
+        self._bio_step, self._bio_start = (
+            learned_transitions(self.info.bio, self.info.tag_transitions)
+            if self.info.tag_transitions
+            else bio_transitions(self.info.bio)
+        )
         self._tag_mask = (
             intent_tag_mask(self.info.intents, self.info.bio, self.info.intent_slots)
             if self.info.intent_slots

@@ -63,6 +63,9 @@ class Labels:
     # intent's words take only these (edged.nlu.model.joint_intent_probs);
     # an intent left out (out of scope) is unconstrained.
     intent_slots: dict[str, list[str]] = field(default_factory=dict)
+    # How often each tag followed each other one in the training sentences
+    # (edged.nlu.model.learned_transitions); empty = BIO constraints alone.
+    tag_transitions: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.bio:
@@ -72,6 +75,8 @@ class Labels:
         out: dict[str, Any] = {"intents": self.intents, "slots": self.slots, "bio": self.bio}
         if self.intent_slots:
             out["intent_slots"] = self.intent_slots
+        if self.tag_transitions:
+            out["tag_transitions"] = self.tag_transitions
         return out
 
 
@@ -134,6 +139,24 @@ def encode(
             }
         )
     return rows
+
+
+def transition_counts(rows: Sequence[dict[str, Any]], labels: Labels) -> dict[str, dict[str, int]]:
+    """How often each word tag followed each other one in encoded rows (the
+    first word's under TRANSITION_START): labels.json `tag_transitions`."""
+    from edged.nlu.model import TRANSITION_START
+
+    counts: dict[str, dict[str, int]] = {}
+    for r in rows:
+        prev = TRANSITION_START
+        for t in r["tags"]:
+            if t == -100:
+                continue
+            tag = labels.bio[t]
+            row = counts.setdefault(prev, {})
+            row[tag] = row.get(tag, 0) + 1
+            prev = tag
+    return counts
 
 
 def build_model(labels: Labels, cfg: TrainConfig) -> Any:
@@ -338,14 +361,24 @@ def evaluate_torch(
     """On encoded rows: the intent head's accuracy and per-word tag accuracy,
     and, decoded as edged.nlu.model decodes at run time (the intent and the
     tags together under labels.intent_slots, tags as the best valid BIO
-    sequence, no slots for out of scope), intent accuracy and span F1: the
+    sequence under labels.tag_transitions, no slots for out of scope), intent accuracy and span F1: the
     figures `edged eval` reports, which the checkpoint is chosen by."""
     import torch
 
-    from edged.nlu.model import bio_transitions, decode_intent, intent_tag_mask, viterbi
+    from edged.nlu.model import (
+        bio_transitions,
+        decode_intent,
+        intent_tag_mask,
+        learned_transitions,
+        viterbi,
+    )
     from edged.nlu.schema import OUT_OF_SCOPE
 
-    step, start = bio_transitions(labels.bio)
+    step, start = (
+        learned_transitions(labels.bio, labels.tag_transitions)
+        if labels.tag_transitions
+        else bio_transitions(labels.bio)
+    )
     tag_mask = (
         intent_tag_mask(
             tuple(labels.intents),
@@ -436,10 +469,13 @@ def train(
     labels: Labels,
     cfg: TrainConfig,
     progress: bool = True,
+    learn_transitions: bool = False,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """Fine-tune; returns (model, tokenizer, history). Keeps the checkpoint with
     the best validation score: intent accuracy + slot F1, decoded as at run
-    time (`evaluate_torch`)."""
+    time (`evaluate_torch`). With `learn_transitions`, first counts the
+    training rows' tag pairs into labels.tag_transitions, which validation
+    then decodes with, as the runtime will."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
@@ -452,6 +488,8 @@ def train(
     tokenizer = AutoTokenizer.from_pretrained(str(encoder_path()))
     train_rows = encode(train_examples, tokenizer, labels, cfg.max_tokens)
     valid_rows = encode(valid_examples, tokenizer, labels, cfg.max_tokens)
+    if learn_transitions:
+        labels.tag_transitions = transition_counts(train_rows, labels)
     if cfg.teacher:
         teacher_logits([Path(t) for t in cfg.teacher], train_rows, labels)
     model = build_model(labels, cfg)
