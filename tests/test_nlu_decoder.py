@@ -282,3 +282,75 @@ def test_joint_intent_probs_against_brute_force() -> None:
         expected = p_intent * np.array(mass)
         got = joint_intent_probs(p_intent, p_words, mask)
         np.testing.assert_allclose(got, expected / expected.sum(), rtol=1e-6)
+
+
+# Learned tag transitions (labels.json `tag_transitions`, counted by the
+# trainer in the training sentences).
+def test_learned_transitions_keep_the_constraints_and_sum_to_one() -> None:
+    from edged.nlu.model import TRANSITION_START, bio_transitions, learned_transitions
+
+    bio = ["O", "B-name", "I-name", "B-area", "I-area"]
+    counts = {
+        TRANSITION_START: {"O": 8, "B-name": 2},
+        "O": {"O": 5, "B-name": 3, "B-area": 2},
+        "B-name": {"I-name": 9, "O": 1},
+    }
+    step, start = learned_transitions(bio, counts)
+    hard_step, hard_start = bio_transitions(bio)
+    assert (np.isneginf(step) == np.isneginf(hard_step)).all()
+    assert (np.isneginf(start) == np.isneginf(hard_start)).all()
+    for scores in (start, *step):
+        assert np.exp(scores).sum() == pytest.approx(1.0)
+    # Add-one over the allowed next tags: B-name -> I-name 9 + 1 of 10 + 4.
+    assert np.exp(step[1, 2]) == pytest.approx(10 / 14)
+    # A pair never seen, or a tag never seen at all (I-area), stays possible.
+    # (from I-area: O, B-name, B-area or I-area, each 1 of 4)
+    assert np.isfinite(step[1, 3]) and np.exp(step[4, 0]) == pytest.approx(1 / 4)
+    assert np.exp(start[0]) == pytest.approx(9 / 13)
+
+
+def test_viterbi_with_learned_transitions_is_the_best_sequence() -> None:
+    import itertools
+
+    from edged.nlu.model import TRANSITION_START, learned_transitions, viterbi
+
+    bio = ["O", "B-name", "I-name", "B-area", "I-area"]
+    rng = np.random.default_rng(11)
+    tags = [*bio, TRANSITION_START]
+    counts = {
+        frm: {to: int(n) for to, n in zip(bio, rng.integers(0, 20, len(bio)), strict=True)}
+        for frm in tags
+    }
+    step, start = learned_transitions(bio, counts)
+    for _ in range(30):
+        probs = rng.dirichlet(np.ones(len(bio)), size=4)
+
+        def score(s: tuple[int, ...], probs: np.ndarray = probs) -> float:
+            total = start[s[0]] + sum(step[a, b] for a, b in itertools.pairwise(s))
+            return float(total + sum(np.log(probs[i, t]) for i, t in enumerate(s)))
+
+        best = max(itertools.product(range(len(bio)), repeat=4), key=score)
+        assert tuple(viterbi(probs, step, start)) == best
+
+
+def test_learned_transitions_join_a_name_the_slot_head_splits(model_dir: Path) -> None:
+    # "the" is as likely the start of the name as not, and "hall" on its own
+    # looks like a name's first word: word by word, "the" and "hall of
+    # mirrors" are two names. Two names side by side never occur in the
+    # training sentences, so with their counts it is one name.
+    from edged.nlu.model import TRANSITION_START
+
+    text = "find the hall of mirrors"
+    tags = ["O", "B-name/O", "B-name/I-name", "I-name", "I-name"]
+    plain = _parse(model_dir, text, "HassTurnOn", tags)
+    assert [s.text for s in plain.slots] == ["the", "hall of mirrors"]
+    meta = json.loads((model_dir / "labels.json").read_text())
+    meta["tag_transitions"] = {
+        TRANSITION_START: {"O": 50},
+        "O": {"O": 40, "B-name": 50},
+        "B-name": {"I-name": 60, "O": 20},
+        "I-name": {"I-name": 50, "O": 30},
+    }
+    (model_dir / "labels.json").write_text(json.dumps(meta))
+    p = _parse(model_dir, text, "HassTurnOn", tags)
+    assert [(s.name, s.text) for s in p.slots] == [("name", "the hall of mirrors")]

@@ -71,3 +71,22 @@ def test_intent_slots_come_from_the_examples_built_in_intents_excepted() -> None
     # Only the examples given count: an intent none of them has is left out
     # (unconstrained at run time).
     assert "RateBook" not in intent_slots(examples[:2], labels)
+
+
+def test_transition_counts_read_word_tags_in_order() -> None:
+    from edged.training.train import Labels, transition_counts
+
+    labels = Labels(intents=["PlayMusic"], slots=["artist", "service"])
+    b_artist, i_artist = labels.bio.index("B-artist"), labels.bio.index("I-artist")
+    b_service = labels.bio.index("B-service")
+    # -100 marks special tokens and later sub-tokens of a word: skipped.
+    rows = [
+        {"tags": [-100, 0, b_artist, -100, i_artist, 0, b_service, -100]},
+        {"tags": [-100, b_artist, 0, -100]},
+    ]
+    assert transition_counts(rows, labels) == {
+        "<start>": {"O": 1, "B-artist": 1},
+        "O": {"B-artist": 1, "B-service": 1},
+        "B-artist": {"I-artist": 1, "O": 1},
+        "I-artist": {"O": 1},
+    }

@@ -81,6 +81,10 @@ def custom_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # scope to none.
     assert labels["intent_slots"]["FeedFish"] == labels["intent_slots"]["GoodNight"] == []
     assert "OutOfScope" not in labels["intent_slots"]
+    # A model of the user's own labels alone learns how its tags follow each
+    # other: here no slots, so every word is O, and one count per word.
+    assert set(labels["tag_transitions"]) == {"<start>", "O"}
+    assert set(labels["tag_transitions"]["O"]) == {"O"} and labels["tag_transitions"]["O"]["O"] > 0
     return out
 
 
@@ -395,6 +399,17 @@ def test_checkpoint_score_is_decoded_as_at_run_time() -> None:
 
     scores = tr.evaluate_torch(Scripted(), rows, labels)
     assert scores["intent_accuracy"] == 0.5  # the head alone gets row 0 wrong
+    assert scores["decoded_intent_accuracy"] == 1.0 and scores["slot_f1"] == 1.0
+    # Learned transitions are decoded with too: counts that make an artist's
+    # second word far likelier to start a rating than to go on the name (a
+    # made-up table) split row 0's artist, as the runtime would.
+    skewed = tr.Labels(
+        labels.intents,
+        labels.slots,
+        intent_slots={"Play": ["artist", "rating"], "Rate": ["rating"]},
+        tag_transitions={"B-artist": {"B-rating": 10**9, "I-artist": 0}},
+    )
+    assert tr.evaluate_torch(Scripted(), rows, skewed)["slot_f1"] < 1.0
     assert scores["decoded_intent_accuracy"] == 1.0 and scores["slot_f1"] == 1.0
     # Without the table the head's answer stands, and Rate carries no artist
     # span of Play's: the decoder still reads the artist (nothing forbids it).
