@@ -180,13 +180,15 @@ def viterbi(probs: np.ndarray, step: np.ndarray, start: np.ndarray) -> list[int]
     space): constraints alone (0 or -inf, `bio_transitions`) or learned ones
     (`learned_transitions`)."""
     best = probs.argmax(1)
+    # Constraints only (learned scores always give the first word's allowed
+    # tags log-probabilities below 0, so the start row tells them apart), and
+    # each word's own best tag already makes a valid sequence (the usual
+    # case): nothing can beat it.
     if (
         start[best[0]] == 0
         and not step[best[:-1], best[1:]].any()
-        and not (np.isfinite(step) & (step != 0)).any()
+        and not (np.isfinite(start) & (start != 0)).any()
     ):
-        # Constraints only, and each word's own best tag already makes a
-        # valid sequence (the usual case): nothing can beat it.
         return [int(t) for t in best]
     with np.errstate(divide="ignore"):
         logp = np.log(probs.astype(np.float64))
