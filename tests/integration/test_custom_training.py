@@ -82,9 +82,15 @@ def custom_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert labels["intent_slots"]["FeedFish"] == labels["intent_slots"]["GoodNight"] == []
     assert "OutOfScope" not in labels["intent_slots"]
     # A model of the user's own labels alone learns how its tags follow each
-    # other: here no slots, so every word is O, and one count per word.
-    assert set(labels["tag_transitions"]) == {"<start>", "O"}
-    assert set(labels["tag_transitions"]["O"]) == {"O"} and labels["tag_transitions"]["O"]["O"] > 0
+    # other (its intents carry no slots; the out-of-scope negatives do), and
+    # a first word never has an I- tag.
+    transitions = labels["tag_transitions"]
+    assert {"<start>", "O"} <= set(transitions) <= {"<start>", *labels["bio"]}
+    assert all(
+        to in labels["bio"] and n > 0 for row in transitions.values() for to, n in row.items()
+    )
+    assert transitions["O"]["O"] > 0
+    assert not any(to.startswith("I-") for to in transitions["<start>"])
     return out
 
 
