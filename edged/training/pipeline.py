@@ -128,8 +128,8 @@ def build_model_dir(
     write_jsonl(valid_ex, out_dir / "valid.jsonl")
     # A model of a dataset's or a user's own labels alone also learns how its
     # tags follow each other. Edged's built-in schema does not: its generated
-    # sentences follow the templates' orders, not how people talk, and held
-    # to them "toggle the lights upstairs"-like pairings would be penalised.
+    # sentences follow the templates' word orders, not how people talk, and
+    # tags the templates never put side by side would be penalised.
     own_labels = not (builtin and not only_sentences)
     model, tokenizer, history = train(
         train_ex, valid_ex, labels, cfg, progress=progress, learn_transitions=own_labels
