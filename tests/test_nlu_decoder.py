@@ -354,3 +354,32 @@ def test_learned_transitions_join_a_name_the_slot_head_splits(model_dir: Path) -
     (model_dir / "labels.json").write_text(json.dumps(meta))
     p = _parse(model_dir, text, "HassTurnOn", tags)
     assert [(s.name, s.text) for s in p.slots] == [("name", "the hall of mirrors")]
+
+
+def test_viterbi_searching_only_the_possible_tags_finds_the_same_sequence() -> None:
+    # Tags with probability 0 at every word (an intent's mask) are left out
+    # of the search; the answer is the full search's, in the full tag ids.
+    from edged.nlu.model import TRANSITION_START, learned_transitions, viterbi
+
+    bio = ["O", "B-name", "I-name", "B-area", "I-area", "B-x", "I-x"]
+    rng = np.random.default_rng(3)
+    counts = {
+        frm: {to: int(n) for to, n in zip(bio, rng.integers(0, 20, len(bio)), strict=True)}
+        for frm in [*bio, TRANSITION_START]
+    }
+    step, start = learned_transitions(bio, counts)
+    for _ in range(30):
+        probs = rng.dirichlet(np.ones(len(bio)), size=5)
+        probs[:, [3, 4]] = 0.0  # no area for this intent
+        with np.errstate(divide="ignore"):
+            logp = np.log(probs)
+        score = logp[0] + start
+        back = []
+        for t in range(1, len(probs)):
+            cand = score[:, None] + step
+            back.append(cand.argmax(0))
+            score = cand.max(0) + logp[t]
+        full = [int(score.argmax())]
+        for b in reversed(back):
+            full.append(int(b[full[-1]]))
+        assert viterbi(probs, step, start) == full[::-1]

@@ -179,6 +179,12 @@ def viterbi(probs: np.ndarray, step: np.ndarray, start: np.ndarray) -> list[int]
     """The most probable tag sequence under the transition scores (log
     space): constraints alone (0 or -inf, `bio_transitions`) or learned ones
     (`learned_transitions`)."""
+    active = np.flatnonzero((probs > 0).any(0))
+    if 0 < len(active) < probs.shape[1]:
+        # Tags no word can take (those the intent does not carry, zeroed by
+        # decode_intent) are on no possible path: search the others alone.
+        sub = viterbi(probs[:, active], step[np.ix_(active, active)], start[active])
+        return [int(active[k]) for k in sub]
     best = probs.argmax(1)
     # Constraints only (learned scores always give the first word's allowed
     # tags log-probabilities below 0, so the start row tells them apart), and
