@@ -103,8 +103,11 @@ def learned_transitions(
     the slot head's word probabilities times a first-order model of how tags
     follow each other, as a CRF or HMM tagger does: two names of one slot
     side by side ("the" B-x, "path" B-x) are rare in training and so lose
-    to one name ("the" B-x, "path" I-x) where the slot head is unsure."""
+    to one name ("the" B-x, "path" I-x) where the slot head is unsure.
+    Without counts (a model trained without them), the constraints alone."""
     step, start = bio_transitions(bio)
+    if not counts:
+        return step, start
     index = {t: k for k, t in enumerate(bio)}
 
     def row(frm: str, allowed: np.ndarray) -> np.ndarray:
@@ -179,12 +182,6 @@ def viterbi(probs: np.ndarray, step: np.ndarray, start: np.ndarray) -> list[int]
     """The most probable tag sequence under the transition scores (log
     space): constraints alone (0 or -inf, `bio_transitions`) or learned ones
     (`learned_transitions`)."""
-    active = np.flatnonzero((probs > 0).any(0))
-    if 0 < len(active) < probs.shape[1]:
-        # Tags no word can take (those the intent does not carry, zeroed by
-        # decode_intent) are on no possible path: search the others alone.
-        sub = viterbi(probs[:, active], step[np.ix_(active, active)], start[active])
-        return [int(active[k]) for k in sub]
     best = probs.argmax(1)
     # Constraints only (learned scores always give the first word's allowed
     # tags log-probabilities below 0, so the start row tells them apart), and
@@ -196,6 +193,12 @@ def viterbi(probs: np.ndarray, step: np.ndarray, start: np.ndarray) -> list[int]
         and not (np.isfinite(start) & (start != 0)).any()
     ):
         return [int(t) for t in best]
+    active = np.flatnonzero((probs > 0).any(0))
+    if 0 < len(active) < probs.shape[1]:
+        # Tags no word can take (those the intent does not carry, zeroed by
+        # decode_intent) are on no possible path: search the others alone.
+        sub = viterbi(probs[:, active], step[np.ix_(active, active)], start[active])
+        return [int(active[k]) for k in sub]
     with np.errstate(divide="ignore"):
         logp = np.log(probs.astype(np.float64))
     score = logp[0] + start
@@ -272,10 +275,8 @@ class NluModel:
         )
         self.confidence_floor = confidence_floor
         self._oos = OUT_OF_SCOPE
-        self._bio_step, self._bio_start = (
-            learned_transitions(self.info.bio, self.info.tag_transitions)
-            if self.info.tag_transitions
-            else bio_transitions(self.info.bio)
+        self._bio_step, self._bio_start = learned_transitions(
+            self.info.bio, self.info.tag_transitions
         )
         self._tag_mask = (
             intent_tag_mask(self.info.intents, self.info.bio, self.info.intent_slots)

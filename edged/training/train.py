@@ -361,24 +361,15 @@ def evaluate_torch(
     """On encoded rows: the intent head's accuracy and per-word tag accuracy,
     and, decoded as edged.nlu.model decodes at run time (the intent and the
     tags together under labels.intent_slots, tags as the best valid BIO
-    sequence under labels.tag_transitions, no slots for out of scope), intent accuracy and span F1: the
-    figures `edged eval` reports, which the checkpoint is chosen by."""
+    sequence under labels.tag_transitions, no slots for out of scope),
+    intent accuracy and span F1: the figures `edged eval` reports, which the
+    checkpoint is chosen by."""
     import torch
 
-    from edged.nlu.model import (
-        bio_transitions,
-        decode_intent,
-        intent_tag_mask,
-        learned_transitions,
-        viterbi,
-    )
+    from edged.nlu.model import decode_intent, intent_tag_mask, learned_transitions, viterbi
     from edged.nlu.schema import OUT_OF_SCOPE
 
-    step, start = (
-        learned_transitions(labels.bio, labels.tag_transitions)
-        if labels.tag_transitions
-        else bio_transitions(labels.bio)
-    )
+    step, start = learned_transitions(labels.bio, labels.tag_transitions)
     tag_mask = (
         intent_tag_mask(
             tuple(labels.intents),

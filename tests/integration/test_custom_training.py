@@ -416,7 +416,6 @@ def test_checkpoint_score_is_decoded_as_at_run_time() -> None:
         tag_transitions={"B-artist": {"B-rating": 10**9, "I-artist": 0}},
     )
     assert tr.evaluate_torch(Scripted(), rows, skewed)["slot_f1"] < 1.0
-    assert scores["decoded_intent_accuracy"] == 1.0 and scores["slot_f1"] == 1.0
     # Without the table the head's answer stands, and Rate carries no artist
     # span of Play's: the decoder still reads the artist (nothing forbids it).
     free = tr.Labels(labels.intents, labels.slots)
