@@ -37,7 +37,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edged.config import Config, ConfigError, load_config
 from edged.discovery import HaState, announce_messages, is_birth, state_message
-from edged.engine import Engine, Outcome
+from edged.engine import Engine, Outcome, custom_intent_problems
 from edged.hermes import QUERY_TOPIC as HERMES_QUERY_TOPIC
 from edged.hermes import decode_query
 from edged.journal import Journal
@@ -780,6 +780,8 @@ def run_daemon(config_path: Path) -> int:
     except ModelLoadError as e:
         print(f"edged: cannot load the NLU model: {e}", file=sys.stderr)
         return EXIT_MODEL
+    for problem in custom_intent_problems(cfg, engine.model):
+        log.warning("%s", problem)
     journal = Journal.open_default(cfg)
     daemon = Daemon(cfg, engine, journal, metrics)
     try:

@@ -52,6 +52,31 @@ def _fill(template: str, values: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), template)
 
 
+def custom_intent_problems(cfg: Config, model: NluModel) -> list[str]:
+    """What in `custom_intents` the loaded model can never do: an intent it
+    does not know (a typo, or a model trained without that sentence file), or
+    a slot, required or in a payload, that the intent was never trained with
+    (its payload would get an empty string). The daemon logs each at start."""
+    info = model.info
+    problems = []
+    for intent, custom in cfg.custom_intents.items():
+        if intent not in info.intents:
+            problems.append(
+                f"custom_intents.{intent}: the model in {info.path} has no intent {intent!r}, "
+                "so it never runs (train it with edged train --sentences)"
+            )
+            continue
+        slots = info.intent_slots.get(intent, info.slots)
+        used = {n for m in custom.actions for n in _PLACEHOLDER.findall(m.payload)}
+        for name in sorted((used | set(custom.required_slots)) - {"intent", "site", "text"}):
+            if name not in slots:
+                problems.append(
+                    f"custom_intents.{intent}: slot {{{name}}} is never filled: {intent} was "
+                    f"trained with {', '.join(slots) if slots else 'no slots'}"
+                )
+    return problems
+
+
 @dataclass
 class Outcome:
     result: ResultEvent

@@ -87,3 +87,138 @@ def test_domain_words_are_tagged_outside_names() -> None:
     )
     assert (38, 44, "domain") in spans
     assert all(not (name == "domain" and s < 21) for s, _, name in spans)
+
+
+OWN_LISTS_DOC = {
+    "language": "en",
+    "intents": {
+        "RunScene": {
+            "data": [
+                {
+                    "sentences": [
+                        "<begin> [the] {scene} [scene]",
+                        "(it's|it is) {scene} time",
+                        "set the {name} to {scene:look}",
+                        "wait {minutes} minutes then start {scene}",
+                        "start {scene} in the {area}",
+                    ],
+                    "lists": {"minutes": {"range": {"from": 1, "to": 30}}},
+                }
+            ]
+        },
+        "Remind": {"data": [{"sentences": ["remind me to {task}"]}]},
+    },
+    "lists": {
+        "scene": {
+            "values": [
+                {"in": "movie night", "out": "movie_night"},
+                {"in": "(dinner|dinner time)", "out": "dinner"},
+                "reading",
+            ]
+        },
+        "task": {"wildcard": True},
+        # The file's own list for a schema slot: still that slot.
+        "area": {"values": ["den", "attic"]},
+    },
+    "expansion_rules": {"begin": "(start|activate)"},
+}
+
+
+def _own_only(doc: dict, n: int = 60) -> list[Example]:
+    zero = {k: 0 for k in ("HassTurnOn", "HassTurnOff", "HassLightSet", "HassGetState")}
+    return generate_examples(
+        seed=3,
+        extra_templates=[doc],
+        own_templates=[],
+        counts={**zero, OUT_OF_SCOPE: 0, "RunScene": n, "Remind": n // 3},
+        per_intent=0,
+        noise=0.0,
+    )
+
+
+def test_a_users_own_lists_become_slots_named_as_in_the_templates() -> None:
+    examples = _own_only(OWN_LISTS_DOC)
+    by_intent: dict[str, list[Example]] = {}
+    for e in examples:
+        by_intent.setdefault(e.intent, []).append(e)
+    assert set(by_intent) == {"RunScene", "Remind"}
+    heard: dict[str, set[str]] = {}
+    for e in examples:
+        for s, t, name in e.spans:
+            heard.setdefault(name, set()).add(e.text[s:t].lower())
+    # {scene} -> scene, {scene:look} -> look, a block's own range list and a
+    # wildcard list are slots too; Home Assistant's {name} stays `name`.
+    assert {"scene", "look", "minutes", "task", "name", "area"} <= set(heard)
+    assert heard["scene"] <= {"movie night", "dinner", "dinner time", "reading"}
+    assert all(w.isdigit() or w.isalpha() or " " in w for w in heard["minutes"])
+    for e in by_intent["RunScene"]:
+        assert any(name in ("scene", "look") for _, _, name in e.spans), e
+    # Not the words around the list: "start the movie night scene" labels
+    # only "movie night".
+    assert all(
+        "scene" not in e.text[s:t].lower() for e in examples for s, t, n in e.spans if n == "scene"
+    )
+
+
+def test_builtin_templates_gain_no_slots_from_a_users_lists() -> None:
+    """Home Assistant's own unmapped lists stay unlabelled words."""
+    examples = generate_examples(seed=1, extra_templates=[OWN_LISTS_DOC], **SMALL)
+    for e in examples:
+        if e.intent in INTENTS:
+            assert {name for _, _, name in e.spans} <= set(SLOTS), e
+
+
+def test_own_slot_values_map_the_words_of_each_value_to_its_out_value() -> None:
+    from edged.training.data import own_slot_values
+
+    values = own_slot_values([OWN_LISTS_DOC])
+    assert values["scene"] == {
+        "values": {
+            "movie night": "movie_night",
+            "dinner": "dinner",
+            "dinner time": "dinner",
+            "reading": "reading",
+        }
+    }
+    assert values["look"] == values["scene"]  # {scene:look}: the same list
+    assert values["minutes"] == {"number": True}
+    assert "task" not in values  # a wildcard is free text
+    assert "name" not in values  # Home Assistant's lists are not the user's
+    assert "area" not in values  # nor is a schema slot, whoever lists its words
+
+
+def test_the_custom_intent_examples_agree_with_each_other() -> None:
+    """examples/my-intents.yaml (sentences) and examples/custom-intents.yaml
+    (what they do): every intent configured is in the sentences, and every
+    slot its payloads or required_slots name is one its sentences teach."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from edged.config import load_config
+    from edged.training.data import own_slot_values
+    from edged.training.templates_check import check_sentence_files
+
+    root = Path(__file__).resolve().parent.parent / "examples"
+    (doc,) = check_sentence_files([root / "my-intents.yaml"])
+    cfg = load_config(root / "custom-intents.yaml")
+    zero = {k: 0 for k in ("HassTurnOn", "HassTurnOff", "HassLightSet", "HassGetState")}
+    examples = generate_examples(
+        seed=2,
+        extra_templates=[yaml.safe_load((root / "my-intents.yaml").read_text())],
+        own_templates=[],
+        counts={**zero, OUT_OF_SCOPE: 0, **{name: 40 for name in doc["intents"]}},
+        per_intent=0,
+    )
+    taught: dict[str, set[str]] = {}
+    for e in examples:
+        taught.setdefault(e.intent, set()).update(n for _, _, n in e.spans)
+    assert set(cfg.custom_intents) == set(doc["intents"]) == set(taught)
+    for intent, custom in cfg.custom_intents.items():
+        named = {n for m in custom.actions for n in re.findall(r"\{([a-z_]+)\}", m.payload)}
+        named = (named | set(custom.required_slots)) - {"intent", "site", "text"}
+        assert named <= taught[intent], (intent, named, taught[intent])
+    values = own_slot_values([doc])
+    assert values["scene"]["values"]["movie night"] == "movie_night"
+    assert values["pet"]["values"]["kitty"] == "cat"

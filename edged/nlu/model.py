@@ -25,7 +25,7 @@ from tokenizers import Tokenizer
 from edged.nlu.backends import Backend, load_backend
 from edged.nlu.schema import OUT_OF_SCOPE
 from edged.nlu.types import Parse, Slot
-from edged.nlu.values import normalise_value
+from edged.nlu.values import list_value, normalise_value
 
 
 class ModelLoadError(RuntimeError):
@@ -46,6 +46,9 @@ class ModelInfo:
     # under TRANSITION_START) in the training sentences (labels.json
     # `tag_transitions`); empty for models trained without them.
     tag_transitions: dict[str, dict[str, int]] = field(default_factory=dict)
+    # What the slots of a user's own lists stand for (labels.json
+    # `slot_values`, see edged.nlu.values.list_value).
+    slot_values: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def default_model_dir() -> Path:
@@ -262,6 +265,7 @@ class NluModel:
                     str(frm): {str(to): int(n) for to, n in row.items()}
                     for frm, row in (meta.get("tag_transitions") or {}).items()
                 },
+                slot_values={str(k): dict(v) for k, v in (meta.get("slot_values") or {}).items()},
             )
             self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         except (OSError, ValueError, KeyError, Exception) as e:
@@ -382,7 +386,9 @@ class NluModel:
                     text=words_text,
                     start=start,
                     end=end,
-                    value=normalise_value(name, words_text),
+                    value=list_value(words_text, self.info.slot_values[name])
+                    if name in self.info.slot_values
+                    else normalise_value(name, words_text),
                     confidence=float(np.mean(ps)),
                 )
             )

@@ -274,6 +274,35 @@ def parse_color(text: str) -> dict[str, Any] | None:
     return None
 
 
+# How close heard words must be to a list value's words to count as it
+# ("movie nite" for "movie night"), rapidfuzz's 0-100 ratio.
+LIST_MATCH_CUTOFF = 80.0
+
+
+def list_value(text: str, spec: dict[str, Any]) -> Any:
+    """The value of a slot of a user's own list (labels.json `slot_values`):
+    a range list's number; a text list's `out` value for the words heard,
+    or for the closest value's words if close enough (a speech recogniser's
+    "movie nite"); else the words heard, tidied, so nothing said is lost."""
+    if spec.get("number"):
+        number = parse_number(text)
+        if number is not None:
+            return int(number) if float(number).is_integer() else number
+    words = tidy(text)
+    values: dict[str, Any] = spec.get("values") or {}
+    if words in values:
+        return values[words]
+    if words and values:
+        from rapidfuzz import fuzz, process
+
+        best = process.extractOne(
+            words, values.keys(), scorer=fuzz.ratio, score_cutoff=LIST_MATCH_CUTOFF
+        )
+        if best is not None:
+            return values[best[0]]
+    return words or None
+
+
 def normalise_value(slot: str, text: str) -> Any:
     """The value of a slot from its words; None when the words carry no value."""
     if slot in PERCENT_SLOTS:

@@ -23,11 +23,18 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hassil.intents import Intents, RangeSlotList, RangeType
+from hassil.intents import Intents, RangeSlotList, RangeType, TextSlotList
 
 from edged.nlu.schema import INTENTS, OUT_OF_SCOPE
 from edged.training.augment import add_asr_noise, vary_surface
-from edged.training.sampler import Example, TemplateSampler, parse_templates, tag_domain_words
+from edged.training.sampler import (
+    LIST_SLOT_MAP,
+    SLOT_MAP,
+    Example,
+    TemplateSampler,
+    parse_templates,
+    tag_domain_words,
+)
 
 # Home Assistant intent -> edged intent. None: relabelled by slot value below.
 HA_INTENTS: dict[str, str | None] = {
@@ -102,6 +109,8 @@ class _Source:
     intent: str  # name inside `intents`
     label: str | None  # edged intent (None: decided per sample)
     tag: str
+    # Lists a user's sentence file defines: each is a slot (TemplateSampler).
+    own_lists: frozenset[str] = frozenset()
 
 
 def _templates_dir() -> Path:
@@ -134,13 +143,82 @@ def _sources(own: list[dict[str, Any]], extra: list[dict[str, Any]]) -> list[_So
     ha = ha_intents()
     sources = [_Source(ha, name, label, "ha") for name, label in HA_INTENTS.items()]
     sources += [_Source(ha, name, OUT_OF_SCOPE, "ha-oos") for name in HA_OUT_OF_SCOPE]
-    for doc in own + extra:
+    for k, doc in enumerate(own + extra):
         merged = _merge(ha, doc)
         # A file carrying Home Assistant's own templates says so and is drawn as one.
         tag = str(doc.get("edged_source", "own"))
+        lists = defined_lists(doc) if k >= len(own) else frozenset()
         for name in merged.intents:
-            sources.append(_Source(merged, name, name, tag))
+            sources.append(_Source(merged, name, name, tag, lists))
     return [s for s in sources if s.intent in s.intents.intents]
+
+
+def defined_lists(doc: dict[str, Any]) -> frozenset[str]:
+    """The lists a sentence file defines itself, at the top or in a block."""
+    names = set((doc.get("lists") or {}).keys())
+    for body in (doc.get("intents") or {}).values():
+        for block in (body or {}).get("data", []) or []:
+            names |= set((block.get("lists") or {}).keys())
+    return frozenset(names)
+
+
+def own_slot_values(docs: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """What each slot of a user's own lists stands for, for labels.json
+    `slot_values`: the words of each value ("dinner time", tidied) -> its
+    `out` value ("dinner"), as hassil would fill it; for a range list
+    {"number": true}, read as a number. Wildcard lists are free text and
+    have no entry, nor does a list that fills one of the schema's slots (a
+    file's own {area} list is still an area, for the resolver). A slot is named as in the templates: {scene} is `scene`,
+    {scene:where} is `where`."""
+    from hassil.sample import sample_expression
+
+    from edged.nlu.values import tidy
+
+    out: dict[str, dict[str, Any]] = {}
+    ha = ha_intents()
+    for doc in docs:
+        own = defined_lists(doc)
+        intents = _merge(ha, doc)
+        for intent in intents.intents.values():
+            for data in intent.data:
+                for sentence in data.sentences:
+                    rules = {**intents.expansion_rules, **data.expansion_rules}
+                    for ref in _list_refs(sentence.expression, rules):
+                        if ref.list_name not in own or (
+                            LIST_SLOT_MAP.get(ref.list_name) or SLOT_MAP.get(ref.slot_name)
+                        ):
+                            continue  # not the user's, or one of the schema's slots
+                        slot_list = data.slot_lists.get(ref.list_name) or intents.slot_lists.get(
+                            ref.list_name
+                        )
+                        entry = out.setdefault(ref.slot_name, {})
+                        if isinstance(slot_list, RangeSlotList):
+                            entry["number"] = True
+                        elif isinstance(slot_list, TextSlotList):
+                            values = entry.setdefault("values", {})
+                            for value in slot_list.values:
+                                for words in sample_expression(
+                                    value.text_in, intents.slot_lists, intents.expansion_rules
+                                ):
+                                    if tidy(words):
+                                        values.setdefault(tidy(words), value.value_out)
+    return {k: v for k, v in out.items() if v}
+
+
+def _list_refs(
+    expr: Any, rules: dict[str, Any], seen: frozenset[str] = frozenset()
+) -> Iterator[Any]:
+    """The list references in a template, also inside its expansion rules."""
+    from hassil.expression import ListReference, RuleReference
+
+    if isinstance(expr, ListReference):
+        yield expr
+    elif isinstance(expr, RuleReference):
+        rule = rules.get(expr.rule_name)
+        if rule is not None and expr.rule_name not in seen:
+            yield from _list_refs(rule.expression, rules, seen | {expr.rule_name})
+    for item in getattr(expr, "items", None) or ():
+        yield from _list_refs(item, rules, seen)
 
 
 # How often each kind of source is drawn for a label: Home Assistant's
@@ -206,7 +284,9 @@ def generate_examples(
     for key in iterator:
         groups = by_label[key]
         target = counts.get(key, per_intent) * (2 if key == "EdgedVolume" else 1)
-        sampler_cache = {id(src.intents): TemplateSampler(src.intents, rng) for src, _ in groups}
+        sampler_cache = {
+            id(src.intents): TemplateSampler(src.intents, rng, src.own_lists) for src, _ in groups
+        }
         made = 0
         for _ in range(target * 4):
             if made >= target:

@@ -14,6 +14,7 @@ from edged.nlu.schema import INTENTS, OUT_OF_SCOPE, SLOTS
 from edged.training.data import (
     DEFAULT_COUNTS,
     generate_examples,
+    own_slot_values,
     read_jsonl,
     split_examples,
     summarise,
@@ -123,6 +124,8 @@ def build_model_dir(
         labels.intents.insert(0, OUT_OF_SCOPE)
     # From the training examples alone: the validation set chooses, never teaches.
     labels.intent_slots = intent_slots(train_ex, labels)
+    if data is None:
+        labels.slot_values = {k: v for k, v in own_slot_values(extra).items() if k in labels.slots}
 
     out_dir.mkdir(parents=True, exist_ok=True)
     write_jsonl(valid_ex, out_dir / "valid.jsonl")

@@ -154,11 +154,19 @@ def _number_text(rng: random.Random, value: float, rtype: RangeType | None) -> s
 
 
 class TemplateSampler:
-    """Samples (text, spans) from hassil intents with generated names and areas."""
+    """Samples (text, spans) from hassil intents with generated names and areas.
 
-    def __init__(self, intents: Intents, rng: random.Random) -> None:
+    `own_lists`: lists a user's sentence file defines; each becomes a slot of
+    its template name ("{scene}" -> slot `scene`), so "start {scene}" teaches
+    the model to read the scene. Home Assistant's other lists stay unlabelled
+    words, as before, unless the schema maps them."""
+
+    def __init__(
+        self, intents: Intents, rng: random.Random, own_lists: frozenset[str] = frozenset()
+    ) -> None:
         self.intents = intents
         self.rng = rng
+        self.own_lists = own_lists
 
     # -- the walk ----------------------------------------------------------
     def _walk(self, expr: Expression, w: _Walk, data: IntentData, label: int) -> None:
@@ -199,6 +207,8 @@ class TemplateSampler:
     def _fill_list(self, ref: ListReference, w: _Walk, data: IntentData, label: int) -> None:
         rng = self.rng
         slot = LIST_SLOT_MAP.get(ref.list_name) or SLOT_MAP.get(ref.slot_name)
+        if slot is None and ref.list_name in self.own_lists:
+            slot = ref.slot_name
         if label < 0 and slot is not None:
             w.spans.append(slot)
             label = len(w.spans) - 1

@@ -66,6 +66,9 @@ class Labels:
     # How often each tag followed each other one in the training sentences
     # (edged.nlu.model.learned_transitions); empty = BIO constraints alone.
     tag_transitions: dict[str, dict[str, int]] = field(default_factory=dict)
+    # What the slots of a user's own lists stand for (edged.training.data.
+    # own_slot_values): the runtime turns the words heard into the list's value.
+    slot_values: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.bio:
@@ -77,6 +80,8 @@ class Labels:
             out["intent_slots"] = self.intent_slots
         if self.tag_transitions:
             out["tag_transitions"] = self.tag_transitions
+        if self.slot_values:
+            out["slot_values"] = self.slot_values
         return out
 
 
