@@ -125,14 +125,13 @@ OWN_LISTS_DOC = {
 
 
 def _own_only(doc: dict, n: int = 60) -> list[Example]:
-    zero = {k: 0 for k in ("HassTurnOn", "HassTurnOff", "HassLightSet", "HassGetState")}
     return generate_examples(
         seed=3,
         extra_templates=[doc],
         own_templates=[],
-        counts={**zero, OUT_OF_SCOPE: 0, "RunScene": n, "Remind": n // 3},
-        per_intent=0,
+        counts={"RunScene": n, "Remind": n // 3},
         noise=0.0,
+        builtin=False,
     )
 
 
@@ -141,7 +140,9 @@ def test_a_users_own_lists_become_slots_named_as_in_the_templates() -> None:
     by_intent: dict[str, list[Example]] = {}
     for e in examples:
         by_intent.setdefault(e.intent, []).append(e)
+    # builtin=False: the file's intents alone, none of Home Assistant's.
     assert set(by_intent) == {"RunScene", "Remind"}
+    assert len(by_intent["RunScene"]) == 60 and len(by_intent["Remind"]) == 20
     heard: dict[str, set[str]] = {}
     for e in examples:
         for s, t, name in e.spans:
@@ -222,3 +223,23 @@ def test_the_custom_intent_examples_agree_with_each_other() -> None:
     values = own_slot_values([doc])
     assert values["scene"]["values"]["movie night"] == "movie_night"
     assert values["pet"]["values"]["kitty"] == "cat"
+
+
+def test_only_negatives_are_chatter_and_builtin_commands_never_a_users_text() -> None:
+    """`edged train --only`: what the user's intents must not take."""
+    from edged.training.pipeline import only_negatives
+
+    mine = _own_only(OWN_LISTS_DOC, n=300)
+    first = only_negatives(mine, seed=4)
+    # A user's sentence that a built-in template also says is never a negative.
+    said = next(e.text for e in first if e.source == "ha")
+    mine.append(Example(said.upper(), "RunScene", []))
+    negatives = only_negatives(mine, seed=4)
+    assert said in {e.text for e in first} - {e.text for e in negatives}
+    assert {e.intent for e in negatives} == {OUT_OF_SCOPE}
+    assert all(e.spans == [] for e in negatives)
+    assert {"ha", "own", "ha-oos"} <= {e.source for e in negatives}
+    commands = [e for e in negatives if e.source == "ha"]
+    assert len(commands) >= 50
+    assert not {e.text.lower() for e in negatives} & {e.text.lower() for e in mine}
+    assert len(negatives) >= max(200, len(mine) // 3)

@@ -139,10 +139,16 @@ def ha_intents() -> Intents:
     return Intents.from_dict(data)
 
 
-def _sources(own: list[dict[str, Any]], extra: list[dict[str, Any]]) -> list[_Source]:
+def _sources(
+    own: list[dict[str, Any]], extra: list[dict[str, Any]], builtin: bool = True
+) -> list[_Source]:
+    """Where sentences come from. Without `builtin`, only `own` and `extra`
+    (which may still use Home Assistant's lists and rules)."""
     ha = ha_intents()
-    sources = [_Source(ha, name, label, "ha") for name, label in HA_INTENTS.items()]
-    sources += [_Source(ha, name, OUT_OF_SCOPE, "ha-oos") for name in HA_OUT_OF_SCOPE]
+    sources = []
+    if builtin:
+        sources += [_Source(ha, name, label, "ha") for name, label in HA_INTENTS.items()]
+        sources += [_Source(ha, name, OUT_OF_SCOPE, "ha-oos") for name in HA_OUT_OF_SCOPE]
     for k, doc in enumerate(own + extra):
         merged = _merge(ha, doc)
         # A file carrying Home Assistant's own templates says so and is drawn as one.
@@ -262,15 +268,18 @@ def generate_examples(
     own_templates: list[dict[str, Any]] | None = None,
     noise: float = 0.45,
     progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
+    builtin: bool = True,
 ) -> list[Example]:
     """Sentences for every intent, deduplicated, in a seed-determined order.
 
     `noise` is the share of examples that get speech-recogniser noise.
+    Without `builtin`, Home Assistant's intents are left out: only the
+    intents of `own_templates` and `extra_templates`.
     """
     rng = random.Random(seed)
     counts = {**DEFAULT_COUNTS, **(counts or {})}
     own = load_own_templates() if own_templates is None else own_templates
-    sources = _sources(own, extra_templates or [])
+    sources = _sources(own, extra_templates or [], builtin)
     by_label: dict[str, list[tuple[_Source, list[Any]]]] = {}
     for src in sources:
         blocks = parse_templates(src.intents, src.intent)

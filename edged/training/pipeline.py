@@ -38,6 +38,25 @@ def labels_for(examples: list[Example], builtin: bool) -> Labels:
     return Labels(intents=intents, slots=slots)
 
 
+def only_negatives(examples: list[Example], seed: int) -> list[Example]:
+    """Out-of-scope examples for a model of a user's intents alone
+    (`--only`): chatter (a third as many as the user's examples, at least
+    200) and some of each built-in command ("turn off the lights", "what is
+    the temperature"), since for this model they are not its intents either:
+    they must be 'not recognised', not the nearest of the user's intents.
+    None has the text of one of the user's examples."""
+    chatter = max(200, len(examples) // 3)
+    commands = chatter // 2
+    per = max(5, commands // len(INTENTS))  # spread over the built-in intents
+    drawn = generate_examples(
+        seed=seed,
+        counts={k: per for k in DEFAULT_COUNTS} | {OUT_OF_SCOPE: chatter},
+        per_intent=per,
+    )
+    own = {e.text.lower() for e in examples}
+    return [Example(e.text, OUT_OF_SCOPE, [], e.source) for e in drawn if e.text.lower() not in own]
+
+
 def intent_slots(examples: list[Example], labels: Labels) -> dict[str, list[str]]:
     """The slots each intent's examples carry, in the labels' order: at run
     time an intent's words may take only these (labels.json `intent_slots`).
@@ -101,17 +120,11 @@ def build_model_dir(
             progress=(lambda it: tqdm(list(it), desc="generating", unit="intent"))
             if progress
             else None,
+            builtin=not only_sentences,
             **kwargs,
         )
         if only_sentences:
-            # Custom intents alone still need negatives to reject chatter.
-            negatives = generate_examples(
-                seed=cfg.seed,
-                counts={k: 0 for k in DEFAULT_COUNTS}
-                | {OUT_OF_SCOPE: max(200, len(examples) // 3)},
-                per_intent=0,
-            )
-            examples += [e for e in negatives if e.intent == OUT_OF_SCOPE]
+            examples += only_negatives(examples, cfg.seed)
             random.Random(cfg.seed).shuffle(examples)
         train_ex, valid_ex = split_examples(examples)
         source = {

@@ -38,6 +38,20 @@ SENTENCES = textwrap.dedent(
               - "bed time"
               - "night night [everyone]"
               - "time for bed"
+      RunScene:
+        data:
+          - sentences:
+              - "(start|activate) [the] {scene} [scene]"
+              - "(it's|it is) {scene} time"
+              - "{scene} mode [please]"
+    lists:
+      scene:
+        values:
+          - in: movie night
+            out: movie_night
+          - in: (dinner|dinner time)
+            out: dinner
+          - reading
     """
 )
 
@@ -66,30 +80,41 @@ def custom_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         str(out),
         "--per-intent",
         "150",
-        "--max-steps",
-        "80",
+        # About 140 steps (~30 s): enough to read the {scene} slot too.
         "--epochs",
-        "1",
+        "6",
         "--no-progress",
         "--keep-fp32",
     )
     assert r.returncode == 0, r.stderr[-3000:]
     assert "model written to" in r.stdout and "INT8 intent" in r.stdout
     labels = json.loads((out / "labels.json").read_text())
-    assert {"FeedFish", "GoodNight", "OutOfScope"} <= set(labels["intents"])
-    # Each intent is held to the slots its examples carry (none here), out of
-    # scope to none.
+    # --only: the file's intents and out of scope, none of the built-in ones.
+    assert set(labels["intents"]) == {"FeedFish", "GoodNight", "RunScene", "OutOfScope"}
+    assert labels["slots"] == ["scene"]
+    # Each intent is held to the slots its examples carry, out of scope to
+    # none; the file's own list is a slot, with what its words stand for.
     assert labels["intent_slots"]["FeedFish"] == labels["intent_slots"]["GoodNight"] == []
+    assert labels["intent_slots"]["RunScene"] == ["scene"]
+    assert labels["slot_values"] == {
+        "scene": {
+            "values": {
+                "movie night": "movie_night",
+                "dinner": "dinner",
+                "dinner time": "dinner",
+                "reading": "reading",
+            }
+        }
+    }
     assert "OutOfScope" not in labels["intent_slots"]
     # A model of the user's own labels alone learns how its tags follow each
-    # other (its intents carry no slots; the out-of-scope negatives do), and
-    # a first word never has an I- tag.
+    # other, and a first word never has an I- tag.
     transitions = labels["tag_transitions"]
-    assert {"<start>", "O"} <= set(transitions) <= {"<start>", *labels["bio"]}
+    assert set(transitions) == {"<start>", "O", "B-scene", "I-scene"}
     assert all(
         to in labels["bio"] and n > 0 for row in transitions.values() for to, n in row.items()
     )
-    assert transitions["O"]["O"] > 0
+    assert transitions["O"]["O"] > 0 and transitions["B-scene"]["I-scene"] > 0
     assert not any(to.startswith("I-") for to in transitions["<start>"])
     return out
 
@@ -143,15 +168,26 @@ def test_custom_intent_trains_loads_and_acts(
         "GoodNight": {
             "actions": [{"topic": "home/scene/set", "payload": '{"scene": "good_night"}'}]
         },
+        "RunScene": {
+            "required_slots": ["scene"],
+            "actions": [{"topic": "home/scene/run", "payload": '{"scene": "{scene}"}'}],
+        },
+        # A typo: the model has no such intent, which the daemon says at start.
+        "FeedFsh": {"actions": [{"topic": "cmnd/fish_feeder/POWER", "payload": "ON"}]},
     }
     d = DaemonProcess(cfg, tmp_path).start()
     p = Probe(broker.port, ("custom/#", "cmnd/fish_feeder/#", "home/scene/#")).connect()
     try:
         d.wait_online(p)
+        assert "custom_intents.FeedFsh: the model in" in d.output()
         p.publish("custom/utterance", json.dumps({"text": "feed the fish", "id": "f1"}))
         assert p.wait_for(lambda m: m.topic == "cmnd/fish_feeder/POWER")[0].payload == b"ON"
         r = json.loads(p.wait_for(lambda m: m.topic == "custom/result")[0].payload)
         assert r["status"] == "executed" and r["intent"] == "FeedFish", r
+        # The list's words heard, its `out` value published.
+        p.publish("custom/utterance", json.dumps({"text": "start movie night", "id": "s1"}))
+        run = p.wait_for(lambda m: m.topic == "home/scene/run")[0]
+        assert json.loads(run.payload) == {"scene": "movie_night"}
     finally:
         p.close()
         d.stop()
