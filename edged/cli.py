@@ -151,9 +151,10 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         action="append",
         default=[],
-        help="model directory to distil from (same intents and slots), e.g. a "
-        "6-layer model when training --layers 4; repeat it to distil from the "
-        "average of several models' logits (an ensemble)",
+        help="model directory to distil from (its intents and slots must all be "
+        "the new model's, which may have more: your intents added to the built-in "
+        "ones), e.g. models/edged-nlu-l6 when training --layers 4; repeat it to "
+        "distil from the average of several models' logits (an ensemble)",
     )
     tr.add_argument(
         "--distill",

@@ -248,6 +248,11 @@ def _collate(batch: list[dict[str, Any]]) -> tuple[Any, Any, Any, Any]:
     return ids, mask, intents, tags
 
 
+# A teacher's logit for a label it does not have: no probability, after any
+# temperature, and no NaN where every teacher lacks it.
+_ABSENT = -1e4
+
+
 def teacher_logits(
     teacher_dirs: Sequence[Path], rows: list[dict[str, Any]], labels: Labels, batch_size: int = 64
 ) -> None:
@@ -255,25 +260,41 @@ def teacher_logits(
     (`t_intent`, `t_slots`), computed once with onnxruntime from each teacher
     directory's FP32 graph if it kept one, else its INT8 model. With several
     teachers the logits are averaged: the softmax of the mean is the
-    normalised geometric mean of their distributions, an ensemble."""
+    normalised geometric mean of their distributions, an ensemble.
+
+    A teacher may know fewer labels than the student: the built-in model
+    teaching one that also has a user's intents and slots. Its logits go to
+    the student's labels of the same names and the others get no
+    probability, so where the label is one it lacks, its answer is not the
+    label and the label alone is taught (`distill_loss`). A teacher with a
+    label the student lacks is refused."""
     import numpy as np
     import onnxruntime as ort
 
+    positions = []
     for teacher_dir in teacher_dirs:
         meta = json.loads((teacher_dir / "labels.json").read_text(encoding="utf-8"))
         theirs = Labels(meta["intents"], meta["slots"], meta.get("bio") or [])
-        if theirs.intents != labels.intents or theirs.bio != labels.bio:
+        extra_intents = set(theirs.intents) - set(labels.intents)
+        extra_tags = set(theirs.bio) - set(labels.bio)
+        if extra_intents or extra_tags:
             raise SystemExit(
                 f"teacher {teacher_dir} has other labels than this training set "
-                f"(intents {len(theirs.intents)} vs {len(labels.intents)}, "
-                f"tags {len(theirs.bio)} vs {len(labels.bio)}); distil only between "
-                "models of the same intents and slots"
+                f"({len(extra_intents)} intents and {len(extra_tags)} tags this one lacks, "
+                f"e.g. {sorted(extra_intents | extra_tags)[:3]}); a teacher's intents and "
+                "slots must all be the new model's too"
             )
+        positions.append(
+            (
+                np.array([labels.intents.index(n) for n in theirs.intents]),
+                np.array([labels.bio.index(n) for n in theirs.bio]),
+            )
+        )
     share = 1.0 / len(teacher_dirs)
     for r in rows:
         r["t_intent"] = np.zeros(len(labels.intents), dtype=np.float32)
         r["t_slots"] = np.zeros((len(r["input_ids"]), len(labels.bio)), dtype=np.float32)
-    for teacher_dir in teacher_dirs:
+    for teacher_dir, (intent_at, tag_at) in zip(teacher_dirs, positions, strict=True):
         path = teacher_dir / "model.fp32.onnx"
         if not path.exists():
             path = teacher_dir / "model.onnx"
@@ -291,8 +312,13 @@ def teacher_logits(
                 mask[i, : len(r["input_ids"])] = 1
             intent, slots = session.run(None, {"input_ids": ids, "attention_mask": mask})
             for i, r in enumerate(batch):
-                r["t_intent"] += share * intent[i].astype(np.float32)
-                r["t_slots"] += share * slots[i, : len(r["input_ids"])].astype(np.float32)
+                n = len(r["input_ids"])
+                mine_i = np.full(len(labels.intents), _ABSENT, dtype=np.float32)
+                mine_i[intent_at] = intent[i]
+                mine_s = np.full((n, len(labels.bio)), _ABSENT, dtype=np.float32)
+                mine_s[:, tag_at] = slots[i, :n]
+                r["t_intent"] += share * mine_i
+                r["t_slots"] += share * mine_s
 
 
 def distill_loss(

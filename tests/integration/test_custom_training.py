@@ -461,3 +461,53 @@ def test_checkpoint_score_is_decoded_as_at_run_time() -> None:
         ("artist", 4, 4),  # an I- after O starts a span, as at run time
         ("rating", 5, 5),
     }
+
+
+def test_a_teacher_with_fewer_labels_teaches_its_own(custom_model: Path) -> None:
+    """The built-in model teaching one that also has a user's intents: the
+    teacher's logits land on the student's labels of the same names, the
+    labels it lacks get no probability, and where the gold label is one of
+    those the label alone is taught."""
+    import numpy as np
+    import torch
+    from transformers import AutoTokenizer
+
+    from edged.nlu.backends import OnnxRuntimeBackend
+    from edged.training.sampler import Example
+    from edged.training.train import Labels, distill_loss, encode, encoder_path, teacher_logits
+
+    meta = json.loads((custom_model / "labels.json").read_text())
+    # The student: the teacher's labels in another order, plus its own.
+    student = Labels(["Extra", *reversed(meta["intents"])], ["x", *meta["slots"]])
+    tok = AutoTokenizer.from_pretrained(str(encoder_path()))
+    texts = ["feed the fish", "start movie night"]
+    rows = encode([Example(t, "Extra", []) for t in texts], tok, student, 48)
+    teacher_logits([custom_model], rows, student, batch_size=1)
+    alone = OnnxRuntimeBackend(custom_model / "model.fp32.onnx")
+    for r in rows:
+        ids = np.array([r["input_ids"]], dtype=np.int64)
+        intent, slots = alone.run(ids, np.ones_like(ids))
+        for k, name in enumerate(meta["intents"]):
+            assert r["t_intent"][student.intents.index(name)] == pytest.approx(
+                intent[0][k], abs=1e-4
+            )
+        for k, tag in enumerate(meta["bio"]):
+            got = r["t_slots"][:, student.bio.index(tag)]
+            assert np.allclose(got, slots[0][:, k], atol=1e-4)
+        probs = torch.softmax(torch.from_numpy(r["t_intent"]) / 2.0, -1)
+        assert float(probs[student.intents.index("Extra")]) == 0.0
+        for tag in ("B-x", "I-x"):
+            assert (r["t_slots"][:, student.bio.index(tag)] < -1e3).all()
+    # Gold "Extra", which the teacher cannot say: the loss is the label's
+    # cross-entropy alone, whatever the teacher's logits.
+    il = torch.zeros((len(rows), len(student.intents)))
+    width = max(len(r["input_ids"]) for r in rows)
+    sl = torch.zeros((len(rows), width, len(student.bio)))
+    tags = torch.full((len(rows), width), -100)
+    gold = torch.full((len(rows),), student.intents.index("Extra"))
+    expected = float(torch.nn.functional.cross_entropy(il, gold, reduction="sum")) / len(rows)
+    assert float(distill_loss(il, sl, gold, tags, rows, 2.0)) == pytest.approx(expected, rel=1e-5)
+    # A teacher with a label the student lacks is refused.
+    fewer = Labels([n for n in meta["intents"] if n != "GoodNight"], meta["slots"])
+    with pytest.raises(SystemExit, match="other labels than this training set"):
+        teacher_logits([custom_model], rows, fewer)
