@@ -12,6 +12,7 @@ Deterministic for a seed.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import random
@@ -168,14 +169,19 @@ def defined_lists(doc: dict[str, Any]) -> frozenset[str]:
     return frozenset(names)
 
 
+# Spellings of one list value kept for labels.json ("(dinner|dinner time)"
+# is two); the rest of a combinatorial value still reaches it by fuzzy match.
+MAX_VALUE_SPELLINGS = 200
+
+
 def own_slot_values(docs: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """What each slot of a user's own lists stands for, for labels.json
     `slot_values`: the words of each value ("dinner time", tidied) -> its
     `out` value ("dinner"), as hassil would fill it; for a range list
     {"number": true}, read as a number. Wildcard lists are free text and
     have no entry, nor does a list that fills one of the schema's slots (a
-    file's own {area} list is still an area, for the resolver). A slot is named as in the templates: {scene} is `scene`,
-    {scene:where} is `where`."""
+    file's own {area} list is still an area, for the resolver). A slot is
+    named as in the templates: {scene} is `scene`, {scene:where} is `where`."""
     from hassil.sample import sample_expression
 
     from edged.nlu.values import tidy
@@ -203,9 +209,11 @@ def own_slot_values(docs: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]
                         elif isinstance(slot_list, TextSlotList):
                             values = entry.setdefault("values", {})
                             for value in slot_list.values:
-                                for words in sample_expression(
+                                spellings = sample_expression(
                                     value.text_in, intents.slot_lists, intents.expansion_rules
-                                ):
+                                )
+                                # A value's own alternatives; capped, as they multiply.
+                                for words in itertools.islice(spellings, MAX_VALUE_SPELLINGS):
                                     if tidy(words):
                                         values.setdefault(tidy(words), value.value_out)
     return {k: v for k, v in out.items() if v}
