@@ -9,12 +9,11 @@ it is used from one thread at a time.
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from edged.config import Config, CustomIntentConfig
+from edged.config import PLACEHOLDER_RE, Config, CustomIntentConfig, placeholders
 from edged.hermes import HermesUtterance, answer_messages, error_for, restrict_to_filter
 from edged.home import (
     Action,
@@ -35,7 +34,6 @@ from edged.nlu.types import Parse
 
 # The op of a custom intent's message: topic and payload come from the config.
 CUSTOM_OP = "publish"
-_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 
 def _payload_value(value: Any) -> str:
@@ -49,7 +47,7 @@ def _payload_value(value: Any) -> str:
 
 def _fill(template: str, values: dict[str, str]) -> str:
     # Unknown placeholders become empty: a slot that was not said.
-    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), template)
+    return PLACEHOLDER_RE.sub(lambda m: values.get(m.group(1), ""), template)
 
 
 def custom_intent_problems(cfg: Config, model: NluModel) -> list[str]:
@@ -67,7 +65,7 @@ def custom_intent_problems(cfg: Config, model: NluModel) -> list[str]:
             )
             continue
         slots = info.intent_slots.get(intent, info.slots)
-        used = {n for m in custom.actions for n in _PLACEHOLDER.findall(m.payload)}
+        used = {n for m in custom.actions for n in placeholders(m.payload)}
         for name in sorted((used | set(custom.required_slots)) - {"intent", "site", "text"}):
             if name not in slots:
                 problems.append(

@@ -186,15 +186,10 @@ def viterbi(probs: np.ndarray, step: np.ndarray, start: np.ndarray) -> list[int]
     space): constraints alone (0 or -inf, `bio_transitions`) or learned ones
     (`learned_transitions`)."""
     best = probs.argmax(1)
-    # Constraints only (learned scores always give the first word's allowed
-    # tags log-probabilities below 0, so the start row tells them apart), and
-    # each word's own best tag already makes a valid sequence (the usual
-    # case): nothing can beat it.
-    if (
-        start[best[0]] == 0
-        and not step[best[:-1], best[1:]].any()
-        and not (np.isfinite(start) & (start != 0)).any()
-    ):
+    # Each word's own best tag makes a sequence that costs nothing (the usual
+    # case with the constraints alone): nothing can beat it. Learned scores
+    # never take this path: they are smoothed log-probabilities below 0.
+    if start[best[0]] == 0 and not step[best[:-1], best[1:]].any():
         return [int(t) for t in best]
     active = np.flatnonzero((probs > 0).any(0))
     if 0 < len(active) < probs.shape[1]:

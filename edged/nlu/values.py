@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from rapidfuzz import fuzz, process
 from text_to_num import alpha2digit
 
 # Percent-like slots: 0-100.
@@ -293,8 +294,6 @@ def list_value(text: str, spec: dict[str, Any]) -> Any:
     if words in values:
         return values[words]
     if words and values:
-        from rapidfuzz import fuzz, process
-
         best = process.extractOne(
             words, values.keys(), scorer=fuzz.ratio, score_cutoff=LIST_MATCH_CUTOFF
         )

@@ -24,16 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from hassil.expression import Group
 from hassil.intents import Intents, RangeSlotList, RangeType, TextSlotList
 
 from edged.nlu.schema import INTENTS, OUT_OF_SCOPE
 from edged.training.augment import add_asr_noise, vary_surface
 from edged.training.sampler import (
-    LIST_SLOT_MAP,
-    SLOT_MAP,
     Example,
     TemplateSampler,
     parse_templates,
+    schema_slot,
     tag_domain_words,
 )
 
@@ -195,10 +195,9 @@ def own_slot_values(docs: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]
             for data in intent.data:
                 for sentence in data.sentences:
                     rules = {**intents.expansion_rules, **data.expansion_rules}
-                    for ref in _list_refs(sentence.expression, rules):
-                        if ref.list_name not in own or (
-                            LIST_SLOT_MAP.get(ref.list_name) or SLOT_MAP.get(ref.slot_name)
-                        ):
+                    assert isinstance(sentence.expression, Group)  # as hassil parses them
+                    for ref in sentence.expression.list_references(rules):
+                        if ref.list_name not in own or schema_slot(ref):
                             continue  # not the user's, or one of the schema's slots
                         slot_list = data.slot_lists.get(ref.list_name) or intents.slot_lists.get(
                             ref.list_name
@@ -217,22 +216,6 @@ def own_slot_values(docs: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]
                                     if tidy(words):
                                         values.setdefault(tidy(words), value.value_out)
     return {k: v for k, v in out.items() if v}
-
-
-def _list_refs(
-    expr: Any, rules: dict[str, Any], seen: frozenset[str] = frozenset()
-) -> Iterator[Any]:
-    """The list references in a template, also inside its expansion rules."""
-    from hassil.expression import ListReference, RuleReference
-
-    if isinstance(expr, ListReference):
-        yield expr
-    elif isinstance(expr, RuleReference):
-        rule = rules.get(expr.rule_name)
-        if rule is not None and expr.rule_name not in seen:
-            yield from _list_refs(rule.expression, rules, seen | {expr.rule_name})
-    for item in getattr(expr, "items", None) or ():
-        yield from _list_refs(item, rules, seen)
 
 
 # How often each kind of source is drawn for a label: Home Assistant's

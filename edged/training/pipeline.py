@@ -132,7 +132,9 @@ def build_model_dir(
             "extra": [str(p) for p in sentences or []],
             "only": only_sentences,
         }
-    labels = labels_for(train_ex + valid_ex, builtin=builtin and not only_sentences)
+    # A model of a dataset's or a user's own labels alone, not edged's schema.
+    own_labels = not builtin or only_sentences
+    labels = labels_for(train_ex + valid_ex, builtin=not own_labels)
     if OUT_OF_SCOPE not in labels.intents and builtin:
         labels.intents.insert(0, OUT_OF_SCOPE)
     # From the training examples alone: the validation set chooses, never teaches.
@@ -146,7 +148,6 @@ def build_model_dir(
     # tags follow each other. Edged's built-in schema does not: its generated
     # sentences follow the templates' word orders, not how people talk, and
     # tags the templates never put side by side would be penalised.
-    own_labels = not (builtin and not only_sentences)
     model, tokenizer, history = train(
         train_ex, valid_ex, labels, cfg, progress=progress, learn_transitions=own_labels
     )

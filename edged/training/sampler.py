@@ -153,6 +153,11 @@ def _number_text(rng: random.Random, value: float, rtype: RangeType | None) -> s
     return text
 
 
+def schema_slot(ref: ListReference) -> str | None:
+    """The schema slot a list fills ({brightness_level} -> brightness), if any."""
+    return LIST_SLOT_MAP.get(ref.list_name) or SLOT_MAP.get(ref.slot_name)
+
+
 class TemplateSampler:
     """Samples (text, spans) from hassil intents with generated names and areas.
 
@@ -206,9 +211,7 @@ class TemplateSampler:
 
     def _fill_list(self, ref: ListReference, w: _Walk, data: IntentData, label: int) -> None:
         rng = self.rng
-        slot = LIST_SLOT_MAP.get(ref.list_name) or SLOT_MAP.get(ref.slot_name)
-        if slot is None and ref.list_name in self.own_lists:
-            slot = ref.slot_name
+        slot = schema_slot(ref) or (ref.slot_name if ref.list_name in self.own_lists else None)
         if label < 0 and slot is not None:
             w.spans.append(slot)
             label = len(w.spans) - 1
