@@ -170,6 +170,12 @@ def _parser() -> argparse.ArgumentParser:
         "this decay (e.g. 0.999; default 0 = off)",
     )
     tr.add_argument(
+        "--crf",
+        action="store_true",
+        help="learn tag-to-tag scores with the model (a linear-chain CRF over the "
+        "word tags, started from the counted transitions) and decode with them",
+    )
+    tr.add_argument(
         "--no-group-by-length",
         dest="group_by_length",
         action="store_false",
@@ -320,6 +326,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         distill=args.distill,
         ema=args.ema,
         group_by_length=args.group_by_length,
+        crf=args.crf,
     )
     if not 0.0 <= args.ema < 1.0:
         raise SystemExit("edged train: --ema must be at least 0 and below 1")

@@ -383,3 +383,32 @@ def test_viterbi_searching_only_the_possible_tags_finds_the_same_sequence() -> N
         for b in reversed(back):
             full.append(int(b[full[-1]]))
         assert viterbi(probs, step, start) == full[::-1]
+
+
+def test_a_crfs_learned_scores_are_used_instead_of_the_counts(model_dir: Path) -> None:
+    # The same split name as above; the counts would keep it split (two
+    # names side by side counted often), the CRF's scores join it, and
+    # they win.
+    from edged.nlu.model import TRANSITION_START
+
+    text = "find the hall of mirrors"
+    tags = ["O", "B-name/O", "B-name/I-name", "I-name", "I-name"]
+    meta = json.loads((model_dir / "labels.json").read_text())
+    meta["tag_transitions"] = {
+        TRANSITION_START: {"O": 50},
+        "O": {"O": 40, "B-name": 50},
+        "B-name": {"B-name": 90, "I-name": 5, "O": 5},
+        "I-name": {"I-name": 50, "O": 30},
+    }
+    (model_dir / "labels.json").write_text(json.dumps(meta))
+    counted = _parse(model_dir, text, "HassTurnOn", tags)
+    assert [s.text for s in counted.slots] == ["the", "hall of mirrors"]
+    meta["tag_transition_scores"] = {
+        TRANSITION_START: {"O": 0.0, "B-name": -3.0},
+        "O": {"O": 0.0, "B-name": 0.5},
+        "B-name": {"B-name": -4.0, "I-name": 1.0, "O": 0.0},
+        "I-name": {"I-name": 1.0, "O": 0.0, "B-name": -4.0},
+    }
+    (model_dir / "labels.json").write_text(json.dumps(meta))
+    p = _parse(model_dir, text, "HassTurnOn", tags)
+    assert [(s.name, s.text) for s in p.slots] == [("name", "the hall of mirrors")]

@@ -6,7 +6,8 @@ trained from a dataset or a user's sentences the slots each one takes,
 `intent_slots`, which the intent and the tags are then decoded under, and
 for a model of a dataset's or a user's own labels alone the counts of which
 tag followed which in its training sentences, `tag_transitions`, which the
-tag sequence is then decoded with).
+tag sequence is then decoded with, or the tag-to-tag scores a CRF learned
+with the model, `tag_transition_scores`, which are used instead).
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ class ModelInfo:
     # under TRANSITION_START) in the training sentences (labels.json
     # `tag_transitions`); empty for models trained without them.
     tag_transitions: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Tag-to-tag scores learned by a CRF (labels.json `tag_transition_scores`,
+    # same layout); when present they are used instead of the counts.
+    tag_transition_scores: dict[str, dict[str, float]] = field(default_factory=dict)
     # What the slots of a user's own lists stand for (labels.json
     # `slot_values`, see edged.nlu.values.list_value).
     slot_values: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -129,6 +133,45 @@ def learned_transitions(
     return step, start
 
 
+def scored_transitions(
+    bio: tuple[str, ...] | list[str], scores: dict[str, dict[str, float]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The BIO constraints of `bio_transitions` plus, where a step is
+    allowed, the score a CRF learned for it (an allowed step the table lacks
+    gets the table's lowest score). Each table is shifted so that its
+    highest score is 0, which changes no sequence's rank (every sequence of
+    n words takes one start and n - 1 steps) and keeps `viterbi`'s
+    shortcut exact."""
+    step, start = bio_transitions(bio)
+    index = {t: k for k, t in enumerate(bio)}
+    floor = min((v for row in scores.values() for v in row.values()), default=0.0)
+
+    def row(frm: str, allowed: np.ndarray) -> np.ndarray:
+        ok = np.isfinite(allowed)
+        out = np.full(len(bio), -np.inf)
+        out[ok] = floor
+        for to, v in scores.get(frm, {}).items():
+            if to in index and ok[index[to]]:
+                out[index[to]] = float(v)
+        return out
+
+    start = row(TRANSITION_START, start)
+    step = np.stack([row(frm, step[i]) for i, frm in enumerate(bio)])
+    return step - step[np.isfinite(step)].max(), start - start[np.isfinite(start)].max()
+
+
+def transitions_for(
+    bio: tuple[str, ...] | list[str],
+    counts: dict[str, dict[str, int]],
+    scores: dict[str, dict[str, float]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """What Viterbi decodes a model's tags with: a CRF's learned scores if it
+    has them, else its counted transitions, else BIO's constraints alone."""
+    if scores:
+        return scored_transitions(bio, scores)
+    return learned_transitions(bio, counts)
+
+
 def intent_tag_mask(
     intents: tuple[str, ...], bio: tuple[str, ...], intent_slots: dict[str, tuple[str, ...]]
 ) -> np.ndarray:
@@ -188,7 +231,9 @@ def viterbi(probs: np.ndarray, step: np.ndarray, start: np.ndarray) -> list[int]
     best = probs.argmax(1)
     # Each word's own best tag makes a sequence that costs nothing (the usual
     # case with the constraints alone): nothing can beat it. Learned scores
-    # never take this path: they are smoothed log-probabilities below 0.
+    # never take this path: they are smoothed log-probabilities below 0; a
+    # CRF's scores (`scored_transitions`) take it only where every step on
+    # it scores the highest of its table.
     if start[best[0]] == 0 and not step[best[:-1], best[1:]].any():
         return [int(t) for t in best]
     active = np.flatnonzero((probs > 0).any(0))
@@ -260,6 +305,10 @@ class NluModel:
                     str(frm): {str(to): int(n) for to, n in row.items()}
                     for frm, row in (meta.get("tag_transitions") or {}).items()
                 },
+                tag_transition_scores={
+                    str(frm): {str(to): float(v) for to, v in row.items()}
+                    for frm, row in (meta.get("tag_transition_scores") or {}).items()
+                },
                 slot_values={str(k): dict(v) for k, v in (meta.get("slot_values") or {}).items()},
             )
             self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
@@ -274,8 +323,8 @@ class NluModel:
         )
         self.confidence_floor = confidence_floor
         self._oos = OUT_OF_SCOPE
-        self._bio_step, self._bio_start = learned_transitions(
-            self.info.bio, self.info.tag_transitions
+        self._bio_step, self._bio_start = transitions_for(
+            self.info.bio, self.info.tag_transitions, self.info.tag_transition_scores
         )
         self._tag_mask = (
             intent_tag_mask(self.info.intents, self.info.bio, self.info.intent_slots)

@@ -52,6 +52,11 @@ class TrainConfig:
     # Batches of rows of like token counts (see `_batches`): less padding,
     # the same examples per epoch.
     group_by_length: bool = True
+    # A linear-chain CRF over the word tags (`crf_nll`): tag-to-tag scores
+    # learned with the model, started from the counted transitions where the
+    # training set has them, which Viterbi then decodes with in place of the
+    # counts (labels.json `tag_transition_scores`).
+    crf: bool = False
 
 
 @dataclass
@@ -69,6 +74,9 @@ class Labels:
     # What the slots of a user's own lists stand for (edged.training.data.
     # own_slot_values): the runtime turns the words heard into the list's value.
     slot_values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Tag-to-tag scores a CRF learned (`TrainConfig.crf`), in the layout of
+    # tag_transitions; the runtime prefers them to the counts.
+    tag_transition_scores: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.bio:
@@ -82,6 +90,8 @@ class Labels:
             out["tag_transitions"] = self.tag_transitions
         if self.slot_values:
             out["slot_values"] = self.slot_values
+        if self.tag_transition_scores:
+            out["tag_transition_scores"] = self.tag_transition_scores
         return out
 
 
@@ -165,9 +175,12 @@ def transition_counts(rows: Sequence[dict[str, Any]], labels: Labels) -> dict[st
 
 
 def build_model(labels: Labels, cfg: TrainConfig) -> Any:
+    import numpy as np
     import torch
     from torch import nn
     from transformers import AutoModel
+
+    from edged.nlu.model import TRANSITION_START, learned_transitions
 
     encoder = AutoModel.from_pretrained(str(encoder_path()))
     if cfg.layers < len(encoder.encoder.layer):
@@ -185,6 +198,40 @@ def build_model(labels: Labels, cfg: TrainConfig) -> Any:
             self.dropout = nn.Dropout(cfg.dropout)
             self.intent_head = nn.Linear(hidden, len(labels.intents))
             self.slot_head = nn.Linear(hidden, len(labels.bio))
+            if cfg.crf:
+                # Started from log P(to | from) as counted (or 0 where nothing
+                # was counted); steps BIO forbids stay forbidden.
+                step, start = learned_transitions(labels.bio, labels.tag_transitions)
+                self.register_buffer("step_ok", torch.from_numpy(np.isfinite(step)))
+                self.register_buffer("start_ok", torch.from_numpy(np.isfinite(start)))
+                self.step = nn.Parameter(
+                    torch.from_numpy(np.where(np.isfinite(step), step, 0.0)).float()
+                )
+                self.start = nn.Parameter(
+                    torch.from_numpy(np.where(np.isfinite(start), start, 0.0)).float()
+                )
+
+        def transitions(self) -> tuple[torch.Tensor, torch.Tensor]:
+            """(step[from, to], start[to]) with BIO's forbidden steps at _FORBIDDEN."""
+            return (
+                torch.where(self.step_ok, self.step, _FORBIDDEN),
+                torch.where(self.start_ok, self.start, _FORBIDDEN),
+            )
+
+        def transition_scores(self) -> dict[str, dict[str, float]]:
+            """The learned scores of the allowed steps, as labels.json keeps them."""
+            out: dict[str, dict[str, float]] = {}
+            step, start = self.step.detach(), self.start.detach()
+            rows = [(TRANSITION_START, start, self.start_ok)] + [
+                (frm, step[i], self.step_ok[i]) for i, frm in enumerate(labels.bio)
+            ]
+            for frm, scores, ok in rows:
+                out[frm] = {
+                    labels.bio[j]: round(float(scores[j]), 5)
+                    for j in range(len(labels.bio))
+                    if bool(ok[j])
+                }
+            return out
 
         def forward(
             self, input_ids: torch.Tensor, attention_mask: torch.Tensor
@@ -195,6 +242,41 @@ def build_model(labels: Labels, cfg: TrainConfig) -> Any:
             return self.intent_head(self.dropout(pooled)), self.slot_head(self.dropout(h))
 
     return JointModel()
+
+
+# A transition BIO forbids, in the CRF's sums: no probability, and no NaN.
+_FORBIDDEN = -1e4
+
+
+def crf_nll(slot_logits: Any, tags: Any, step: Any, start: Any) -> Any:
+    """The negative log-likelihood of the gold word tags under a linear-chain
+    CRF whose word scores are the slot head's log-probabilities (what the
+    runtime's Viterbi reads) and whose tag-to-tag scores are `step` and
+    `start`, summed over utterances and divided by the number of words, the
+    scale of the per-word cross-entropy beside it. Words are the positions
+    whose tag is not -100 (first sub-tokens)."""
+    import torch
+
+    logp = torch.log_softmax(slot_logits, -1)
+    words = tags != -100
+    n_words = words.sum(1)
+    width = int(n_words.max())
+    if width == 0:
+        return logp.sum() * 0.0
+    # Each row's word positions first, in order (a stable sort of not-a-word).
+    pos = torch.sort((~words).to(torch.int8), dim=1, stable=True).indices[:, :width]
+    m = torch.arange(width)[None, :] < n_words[:, None]
+    e = logp.gather(1, pos[..., None].expand(-1, -1, logp.shape[-1]))
+    y = torch.where(m, tags.gather(1, pos), 0)
+    alpha = start[None] + e[:, 0]
+    for t in range(1, width):
+        nxt = torch.logsumexp(alpha[:, :, None] + step[None], 1) + e[:, t]
+        alpha = torch.where(m[:, t, None], nxt, alpha)
+    log_z = torch.logsumexp(alpha, 1)
+    gold = start[y[:, 0]] + (e.gather(2, y[..., None]).squeeze(2) * m).sum(1)
+    gold = gold + (step[y[:, :-1], y[:, 1:]] * m[:, 1:]).sum(1)
+    has = n_words > 0
+    return (log_z - gold)[has].sum() / m.sum()
 
 
 # Rows per pool that `_batches` sorts by length: large enough that a batch's
@@ -387,7 +469,10 @@ def word_spans(tags: Sequence[int], bio: Sequence[str]) -> set[tuple[str, int, i
 
 
 def evaluate_torch(
-    model: Any, rows: list[dict[str, Any]], labels: Labels, batch_size: int = 128
+    model: Any,
+    rows: list[dict[str, Any]],
+    labels: Labels,
+    batch_size: int = 128,
 ) -> dict[str, float]:
     """On encoded rows: the intent head's accuracy and per-word tag accuracy,
     and, decoded as edged.nlu.model decodes at run time (the intent and the
@@ -397,10 +482,11 @@ def evaluate_torch(
     checkpoint is chosen by."""
     import torch
 
-    from edged.nlu.model import decode_intent, intent_tag_mask, learned_transitions, viterbi
+    from edged.nlu.model import decode_intent, intent_tag_mask, transitions_for, viterbi
     from edged.nlu.schema import OUT_OF_SCOPE
 
-    step, start = learned_transitions(labels.bio, labels.tag_transitions)
+    scores = model.transition_scores() if hasattr(model, "step_ok") else {}
+    step, start = transitions_for(labels.bio, labels.tag_transitions, scores)
     tag_mask = (
         intent_tag_mask(
             tuple(labels.intents),
@@ -552,6 +638,8 @@ def train(
             ids, mask, intents, tags = _collate(batch)
             il, sl = model(ids, mask)
             loss = loss_fn(il, intents) + loss_fn(sl.reshape(-1, sl.shape[-1]), tags.reshape(-1))
+            if cfg.crf:
+                loss = loss + crf_nll(sl, tags, *model.transitions())
             if cfg.teacher:
                 soft = distill_loss(il, sl, intents, tags, batch, cfg.temperature)
                 loss = (1 - cfg.distill) * loss + cfg.distill * soft
@@ -589,6 +677,8 @@ def train(
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
+    if cfg.crf:
+        labels.tag_transition_scores = model.transition_scores()
     return model, tokenizer, history
 
 
