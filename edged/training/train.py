@@ -191,6 +191,10 @@ def build_model(labels: Labels, cfg: TrainConfig) -> Any:
         """Mean-pooled intent head (the encoder was pretrained for mean pooling)
         and a per-token BIO slot head."""
 
+        # Buffers of the CRF (`cfg.crf`): which steps BIO allows.
+        step_ok: torch.Tensor
+        start_ok: torch.Tensor
+
         def __init__(self) -> None:
             super().__init__()
             self.encoder = encoder
