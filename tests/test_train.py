@@ -104,15 +104,15 @@ def test_crf_nll_against_brute_force() -> None:
     torch = pytest.importorskip("torch")
 
     from edged.nlu.model import bio_transitions
-    from edged.training.train import _FORBIDDEN, crf_nll
+    from edged.training.train import _NEVER, crf_nll
 
     bio = ["O", "B-x", "I-x", "B-y", "I-y"]
     hard_step, hard_start = bio_transitions(bio)
     gen = torch.Generator().manual_seed(5)
     step = torch.randn(5, 5, generator=gen)
     start = torch.randn(5, generator=gen)
-    step = torch.where(torch.from_numpy(np.isfinite(hard_step)), step, _FORBIDDEN)
-    start = torch.where(torch.from_numpy(np.isfinite(hard_start)), start, _FORBIDDEN)
+    step = torch.where(torch.from_numpy(np.isfinite(hard_step)), step, _NEVER)
+    start = torch.where(torch.from_numpy(np.isfinite(hard_start)), start, _NEVER)
     logits = torch.randn(2, 6, 5, generator=gen)
     tags = torch.tensor([[-100, 1, -100, 2, 0, -100], [-100, 3, 4, -100, -100, -100]])
     logp = torch.log_softmax(logits, -1)

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,23 @@ def bio_transitions(bio: tuple[str, ...] | list[str]) -> tuple[np.ndarray, np.nd
 TRANSITION_START = "<start>"
 
 
+def _transition_table(
+    bio: tuple[str, ...] | list[str], table: Mapping[str, Mapping[str, float]], missing: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(values, allowed), rows TRANSITION_START then `bio`, columns `bio`:
+    a labels.json transition table made dense (`missing` where it has no
+    entry) beside the steps `bio_transitions` allows."""
+    step, start = bio_transitions(bio)
+    allowed = np.isfinite(np.vstack([start, step]))
+    index = {t: k for k, t in enumerate(bio)}
+    values = np.full(allowed.shape, missing, dtype=np.float64)
+    for r, frm in enumerate((TRANSITION_START, *bio)):
+        for to, v in table.get(frm, {}).items():
+            if to in index:
+                values[r, index[to]] = v
+    return values, allowed
+
+
 def learned_transitions(
     bio: tuple[str, ...] | list[str], counts: dict[str, dict[str, int]]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -112,25 +130,13 @@ def learned_transitions(
     side by side ("the" B-x, "path" B-x) are rare in training and so lose
     to one name ("the" B-x, "path" I-x) where the slot head is unsure.
     Without counts (a model trained without them), the constraints alone."""
-    step, start = bio_transitions(bio)
     if not counts:
-        return step, start
-    index = {t: k for k, t in enumerate(bio)}
-
-    def row(frm: str, allowed: np.ndarray) -> np.ndarray:
-        c = np.zeros(len(bio), dtype=np.float64)
-        for to, n in counts.get(frm, {}).items():
-            if to in index:
-                c[index[to]] = n
-        ok = np.isfinite(allowed)
-        c[ok] += 1.0
-        out = np.full(len(bio), -np.inf)
-        out[ok] = np.log(c[ok] / c[ok].sum())
-        return out
-
-    start = row(TRANSITION_START, start)
-    step = np.stack([row(frm, step[i]) for i, frm in enumerate(bio)])
-    return step, start
+        return bio_transitions(bio)
+    c, allowed = _transition_table(bio, counts, 0.0)
+    c = np.where(allowed, c + 1.0, 0.0)
+    with np.errstate(divide="ignore"):
+        logp = np.log(c / c.sum(axis=1, keepdims=True))
+    return logp[1:], logp[0]
 
 
 def scored_transitions(
@@ -142,22 +148,11 @@ def scored_transitions(
     highest score is 0, which changes no sequence's rank (every sequence of
     n words takes one start and n - 1 steps) and keeps `viterbi`'s
     shortcut exact."""
-    step, start = bio_transitions(bio)
-    index = {t: k for k, t in enumerate(bio)}
     floor = min((v for row in scores.values() for v in row.values()), default=0.0)
-
-    def row(frm: str, allowed: np.ndarray) -> np.ndarray:
-        ok = np.isfinite(allowed)
-        out = np.full(len(bio), -np.inf)
-        out[ok] = floor
-        for to, v in scores.get(frm, {}).items():
-            if to in index and ok[index[to]]:
-                out[index[to]] = float(v)
-        return out
-
-    start = row(TRANSITION_START, start)
-    step = np.stack([row(frm, step[i]) for i, frm in enumerate(bio)])
-    return step - step[np.isfinite(step)].max(), start - start[np.isfinite(start)].max()
+    v, allowed = _transition_table(bio, scores, floor)
+    v = np.where(allowed, v, -np.inf)
+    step, start = v[1:], v[0]
+    return step - step[allowed[1:]].max(), start - start[allowed[0]].max()
 
 
 def transitions_for(

@@ -174,6 +174,27 @@ def defined_lists(doc: dict[str, Any]) -> frozenset[str]:
 MAX_VALUE_SPELLINGS = 200
 
 
+def _add_list_values(entry: dict[str, Any], slot_list: Any, intents: Intents) -> None:
+    """One list's part of `own_slot_values`: a range list is a number; a
+    text list's values map each of their spellings (tidied) to `out`."""
+    from hassil.sample import sample_expression
+
+    from edged.nlu.values import tidy
+
+    if isinstance(slot_list, RangeSlotList):
+        entry["number"] = True
+    elif isinstance(slot_list, TextSlotList):
+        values = entry.setdefault("values", {})
+        for value in slot_list.values:
+            spellings = sample_expression(
+                value.text_in, intents.slot_lists, intents.expansion_rules
+            )
+            # A value's own alternatives; capped, as they multiply.
+            for words in map(tidy, itertools.islice(spellings, MAX_VALUE_SPELLINGS)):
+                if words:
+                    values.setdefault(words, value.value_out)
+
+
 def own_slot_values(docs: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """What each slot of a user's own lists stands for, for labels.json
     `slot_values`: the words of each value ("dinner time", tidied) -> its
@@ -182,39 +203,22 @@ def own_slot_values(docs: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]
     have no entry, nor does a list that fills one of the schema's slots (a
     file's own {area} list is still an area, for the resolver). A slot is
     named as in the templates: {scene} is `scene`, {scene:where} is `where`."""
-    from hassil.sample import sample_expression
-
-    from edged.nlu.values import tidy
-
     out: dict[str, dict[str, Any]] = {}
     ha = ha_intents()
     for doc in docs:
         own = defined_lists(doc)
         intents = _merge(ha, doc)
-        for intent in intents.intents.values():
-            for data in intent.data:
-                for sentence in data.sentences:
-                    rules = {**intents.expansion_rules, **data.expansion_rules}
-                    assert isinstance(sentence.expression, Group)  # as hassil parses them
-                    for ref in sentence.expression.list_references(rules):
-                        if ref.list_name not in own or schema_slot(ref):
-                            continue  # not the user's, or one of the schema's slots
-                        slot_list = data.slot_lists.get(ref.list_name) or intents.slot_lists.get(
-                            ref.list_name
+        for data in (d for intent in intents.intents.values() for d in intent.data):
+            rules = {**intents.expansion_rules, **data.expansion_rules}
+            lists = {**intents.slot_lists, **data.slot_lists}
+            for sentence in data.sentences:
+                assert isinstance(sentence.expression, Group)  # as hassil parses them
+                for ref in sentence.expression.list_references(rules):
+                    # Only the user's lists, and not those filling a schema slot.
+                    if ref.list_name in own and not schema_slot(ref):
+                        _add_list_values(
+                            out.setdefault(ref.slot_name, {}), lists.get(ref.list_name), intents
                         )
-                        entry = out.setdefault(ref.slot_name, {})
-                        if isinstance(slot_list, RangeSlotList):
-                            entry["number"] = True
-                        elif isinstance(slot_list, TextSlotList):
-                            values = entry.setdefault("values", {})
-                            for value in slot_list.values:
-                                spellings = sample_expression(
-                                    value.text_in, intents.slot_lists, intents.expansion_rules
-                                )
-                                # A value's own alternatives; capped, as they multiply.
-                                for words in itertools.islice(spellings, MAX_VALUE_SPELLINGS):
-                                    if tidy(words):
-                                        values.setdefault(tidy(words), value.value_out)
     return {k: v for k, v in out.items() if v}
 
 

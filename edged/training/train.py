@@ -22,6 +22,12 @@ from edged.training.sampler import Example
 
 MAX_TOKENS = 48
 
+# A logit or score that stands for "never": no probability after a softmax
+# or a log-sum-exp at any temperature, yet finite, so no NaN where every
+# choice has it. A step BIO forbids in the CRF's sums (`crf_nll`); a label a
+# teacher does not have (`teacher_logits`).
+_NEVER = -1e4
+
 
 @dataclass
 class TrainConfig:
@@ -216,10 +222,10 @@ def build_model(labels: Labels, cfg: TrainConfig) -> Any:
                 )
 
         def transitions(self) -> tuple[torch.Tensor, torch.Tensor]:
-            """(step[from, to], start[to]) with BIO's forbidden steps at _FORBIDDEN."""
+            """(step[from, to], start[to]) with BIO's forbidden steps at _NEVER."""
             return (
-                torch.where(self.step_ok, self.step, _FORBIDDEN),
-                torch.where(self.start_ok, self.start, _FORBIDDEN),
+                torch.where(self.step_ok, self.step, _NEVER),
+                torch.where(self.start_ok, self.start, _NEVER),
             )
 
         def transition_scores(self) -> dict[str, dict[str, float]]:
@@ -246,10 +252,6 @@ def build_model(labels: Labels, cfg: TrainConfig) -> Any:
             return self.intent_head(self.dropout(pooled)), self.slot_head(self.dropout(h))
 
     return JointModel()
-
-
-# A transition BIO forbids, in the CRF's sums: no probability, and no NaN.
-_FORBIDDEN = -1e4
 
 
 def crf_nll(slot_logits: Any, tags: Any, step: Any, start: Any) -> Any:
@@ -334,11 +336,6 @@ def _collate(batch: list[dict[str, Any]]) -> tuple[Any, Any, Any, Any]:
     return ids, mask, intents, tags
 
 
-# A teacher's logit for a label it does not have: no probability, after any
-# temperature, and no NaN where every teacher lacks it.
-_ABSENT = -1e4
-
-
 def teacher_logits(
     teacher_dirs: Sequence[Path], rows: list[dict[str, Any]], labels: Labels, batch_size: int = 64
 ) -> None:
@@ -399,9 +396,9 @@ def teacher_logits(
             intent, slots = session.run(None, {"input_ids": ids, "attention_mask": mask})
             for i, r in enumerate(batch):
                 n = len(r["input_ids"])
-                mine_i = np.full(len(labels.intents), _ABSENT, dtype=np.float32)
+                mine_i = np.full(len(labels.intents), _NEVER, dtype=np.float32)
                 mine_i[intent_at] = intent[i]
-                mine_s = np.full((n, len(labels.bio)), _ABSENT, dtype=np.float32)
+                mine_s = np.full((n, len(labels.bio)), _NEVER, dtype=np.float32)
                 mine_s[:, tag_at] = slots[i, :n]
                 r["t_intent"] += share * mine_i
                 r["t_slots"] += share * mine_s
