@@ -63,6 +63,21 @@ class TrainConfig:
     # training set has them, which Viterbi then decodes with in place of the
     # counts (labels.json `tag_transition_scores`).
     crf: bool = False
+    # Mixed precision: the forward and backward passes in bfloat16
+    # (torch.autocast), the weights, optimizer, losses and validation in
+    # float32. About twice as fast where the CPU has bfloat16 instructions
+    # (AVX512-BF16, AMX); elsewhere torch emulates them, slower than float32.
+    bf16: bool = False
+
+
+def native_bf16() -> bool:
+    """Whether this CPU runs bfloat16 matrix products in hardware (oneDNN's
+    own test), i.e. whether `TrainConfig.bf16` speeds training up here."""
+    import torch
+
+    return bool(
+        torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    )
 
 
 @dataclass
@@ -637,7 +652,9 @@ def train(
     while step < total:
         for batch in _batches(train_rows, cfg.batch_size, rng, cfg.group_by_length):
             ids, mask, intents, tags = _collate(batch)
-            il, sl = model(ids, mask)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                il, sl = model(ids, mask)
+            il, sl = il.float(), sl.float()
             loss = loss_fn(il, intents) + loss_fn(sl.reshape(-1, sl.shape[-1]), tags.reshape(-1))
             if cfg.crf:
                 loss = loss + crf_nll(sl, tags, *model.transitions())

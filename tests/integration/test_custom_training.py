@@ -511,3 +511,36 @@ def test_a_teacher_with_fewer_labels_teaches_its_own(custom_model: Path) -> None
     fewer = Labels([n for n in meta["intents"] if n != "GoodNight"], meta["slots"])
     with pytest.raises(SystemExit, match="other labels than this training set"):
         teacher_logits([custom_model], rows, fewer)
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_bf16_runs_the_passes_in_bfloat16_and_keeps_float32_weights(
+    monkeypatch: pytest.MonkeyPatch, bf16: bool
+) -> None:
+    """--bf16: the training passes' matrix products run in bfloat16 (what
+    makes them faster), while the weights, the optimizer's state and the
+    model returned for export stay float32; without it, all float32."""
+    import torch
+
+    import edged.training.train as tr
+    from edged.training.sampler import Example
+
+    seen: list[torch.dtype] = []
+    real_build = tr.build_model
+
+    def build(labels, cfg):
+        model = real_build(labels, cfg)
+        model.slot_head.register_forward_hook(
+            lambda _m, _i, out: seen.append(out.dtype) if model.training else None
+        )
+        return model
+
+    monkeypatch.setattr(tr, "build_model", build)
+    texts = ["feed the fish", "good night", "fish food time", "time for bed"] * 4
+    examples = [Example(t, "FeedFish" if "fish" in t else "GoodNight", []) for t in texts]
+    labels = tr.Labels(["FeedFish", "GoodNight"], [])
+    cfg = tr.TrainConfig(epochs=1, batch_size=4, layers=1, max_steps=3, threads=1, bf16=bf16)
+    model, _, history = tr.train(examples, examples[:4], labels, cfg, progress=False)
+    assert seen == [torch.bfloat16 if bf16 else torch.float32] * 3
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    assert history["config"]["bf16"] is bf16 and history["evals"]
