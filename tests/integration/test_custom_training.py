@@ -544,3 +544,22 @@ def test_bf16_runs_the_passes_in_bfloat16_and_keeps_float32_weights(
     assert seen == [torch.bfloat16 if bf16 else torch.float32] * 3
     assert {p.dtype for p in model.parameters()} == {torch.float32}
     assert history["config"]["bf16"] is bf16 and history["evals"]
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_warns_only_where_the_cpu_lacks_bfloat16(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    native: bool,
+) -> None:
+    import edged.training.train as tr
+    from edged.cli import main
+
+    monkeypatch.setattr(tr, "native_bf16", lambda: native)
+    # An --ema out of range stops the command right after the flags are
+    # checked, before any training.
+    with pytest.raises(SystemExit, match="--ema must be"):
+        main(["train", "--bf16", "--ema", "1", "--out", str(tmp_path / "m"), "--no-progress"])
+    warned = "this CPU has no bfloat16 instructions" in capsys.readouterr().err
+    assert warned is not native
