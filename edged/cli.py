@@ -336,12 +336,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
         crf=args.crf,
         bf16=args.bf16,
     )
-    if args.bf16 and not native_bf16():
-        print(
-            "edged train: warning: this CPU has no bfloat16 instructions; with --bf16 "
-            "torch emulates them, which can train slower than without it",
-            file=sys.stderr,
-        )
     if not 0.0 <= args.ema < 1.0:
         raise SystemExit("edged train: --ema must be at least 0 and below 1")
     for teacher in args.teacher:
@@ -349,6 +343,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise SystemExit(f"edged train: --teacher {teacher} is not a model directory")
     if not 0.0 <= args.distill <= 1.0:
         raise SystemExit("edged train: --distill must be between 0 and 1")
+    if args.bf16 and not native_bf16():
+        print(
+            "edged train: warning: this CPU has no bfloat16 instructions; with --bf16 "
+            "torch emulates them, which can train slower than without it",
+            file=sys.stderr,
+        )
     metrics = build_model_dir(
         args.out,
         cfg,

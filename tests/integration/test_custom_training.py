@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,6 +118,17 @@ def custom_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert transitions["O"]["O"] > 0 and transitions["B-scene"]["I-scene"] > 0
     assert not any(to.startswith("I-") for to in transitions["<start>"])
     return out
+
+
+def _two_intents() -> tuple[list[Any], Any]:
+    """Sixteen examples of two intents without slots, and their labels: for
+    trainer tests that take a few steps."""
+    from edged.training.sampler import Example
+    from edged.training.train import Labels
+
+    texts = ["feed the fish", "good night", "fish food time", "time for bed"] * 4
+    examples = [Example(t, "FeedFish" if "fish" in t else "GoodNight", []) for t in texts]
+    return examples, Labels(["FeedFish", "GoodNight"], [])
 
 
 def test_int8_model_uses_onnxruntime_fused_attention(custom_model: Path) -> None:
@@ -340,7 +352,6 @@ def test_ema_is_what_is_validated_and_kept(monkeypatch: pytest.MonkeyPatch) -> N
     import torch
 
     import edged.training.train as tr
-    from edged.training.sampler import Example
 
     # The average itself: d ramps as min(decay, (1 + n) / (10 + n)).
     lin = torch.nn.Linear(3, 2)
@@ -381,9 +392,7 @@ def test_ema_is_what_is_validated_and_kept(monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setattr(tr, "evaluate_torch", spy)
     monkeypatch.setattr(tr, "_Ema", Recording)
-    texts = ["feed the fish", "good night", "fish food time", "time for bed"] * 4
-    examples = [Example(t, "FeedFish" if "fish" in t else "GoodNight", []) for t in texts]
-    labels = tr.Labels(["FeedFish", "GoodNight"], [])
+    examples, labels = _two_intents()
     cfg = tr.TrainConfig(
         epochs=1, batch_size=4, layers=1, max_steps=4, eval_every=2, ema=0.5, threads=1
     )
@@ -523,7 +532,6 @@ def test_bf16_runs_the_passes_in_bfloat16_and_keeps_float32_weights(
     import torch
 
     import edged.training.train as tr
-    from edged.training.sampler import Example
 
     seen: list[torch.dtype] = []
     real_build = tr.build_model
@@ -536,9 +544,7 @@ def test_bf16_runs_the_passes_in_bfloat16_and_keeps_float32_weights(
         return model
 
     monkeypatch.setattr(tr, "build_model", build)
-    texts = ["feed the fish", "good night", "fish food time", "time for bed"] * 4
-    examples = [Example(t, "FeedFish" if "fish" in t else "GoodNight", []) for t in texts]
-    labels = tr.Labels(["FeedFish", "GoodNight"], [])
+    examples, labels = _two_intents()
     cfg = tr.TrainConfig(epochs=1, batch_size=4, layers=1, max_steps=3, threads=1, bf16=bf16)
     model, _, history = tr.train(examples, examples[:4], labels, cfg, progress=False)
     assert seen == [torch.bfloat16 if bf16 else torch.float32] * 3
@@ -553,13 +559,19 @@ def test_bf16_warns_only_where_the_cpu_lacks_bfloat16(
     tmp_path: Path,
     native: bool,
 ) -> None:
+    import edged.training.pipeline as pipeline
     import edged.training.train as tr
     from edged.cli import main
 
+    class Stop(Exception):
+        pass
+
+    def stop(*_a: Any, **_k: Any) -> None:
+        raise Stop  # the flags are checked; no training
+
     monkeypatch.setattr(tr, "native_bf16", lambda: native)
-    # An --ema out of range stops the command right after the flags are
-    # checked, before any training.
-    with pytest.raises(SystemExit, match="--ema must be"):
-        main(["train", "--bf16", "--ema", "1", "--out", str(tmp_path / "m"), "--no-progress"])
+    monkeypatch.setattr(pipeline, "build_model_dir", stop)
+    with pytest.raises(Stop):
+        main(["train", "--bf16", "--out", str(tmp_path / "m"), "--no-progress"])
     warned = "this CPU has no bfloat16 instructions" in capsys.readouterr().err
     assert warned is not native
