@@ -46,7 +46,9 @@ Kind = Literal[
 ]
 ProtocolName = Literal["zigbee2mqtt", "tasmota", "homeassistant", "template"]
 # DESIGN.md's operations, plus `speed` (fans) and `arm`/`disarm` (alarm panels),
-# which the design has no word for but the intents and kinds need.
+# which the design has no word for but the intents and kinds need, and
+# `mute`/`unmute` and `temperature_step` (a setpoint moved by a step, made
+# absolute from the thermostat's reported setpoint: see edged.home.state).
 Op = Literal[
     "on",
     "off",
@@ -73,6 +75,9 @@ Op = Literal[
     "speed",
     "arm",
     "disarm",
+    "mute",
+    "unmute",
+    "temperature_step",
 ]
 KINDS: tuple[str, ...] = get_args(Kind)
 PROTOCOLS: tuple[str, ...] = get_args(ProtocolName)
@@ -89,9 +94,21 @@ KIND_OPS: Mapping[str, frozenset[str]] = MappingProxyType(
         "fan": frozenset({"on", "off", "toggle", "speed", "query"}),
         "cover": frozenset({"open", "close", "stop", "position", "query"}),
         "lock": frozenset({"lock", "unlock", "query"}),
-        "climate": frozenset({"on", "off", "temperature", "query"}),
+        "climate": frozenset({"on", "off", "temperature", "temperature_step", "query"}),
         "media_player": frozenset(
-            {"on", "off", "toggle", "pause", "resume", "next", "previous", "volume", "query"}
+            {
+                "on",
+                "off",
+                "toggle",
+                "pause",
+                "resume",
+                "next",
+                "previous",
+                "volume",
+                "mute",
+                "unmute",
+                "query",
+            }
         ),
         "vacuum": frozenset({"vacuum_start", "vacuum_dock", "stop", "query"}),
         "sensor": frozenset({"query"}),
@@ -108,6 +125,19 @@ HA_TOPIC_GROUPS: tuple[str, ...] = (
     "mode",
     "volume",
     "percentage",
+)
+
+# What a Home Assistant MQTT device reports on, besides its main state_topic
+# (HA's discovery names: position_topic, temperature_state_topic,
+# current_temperature_topic, ...). Each topic's payload is that one value.
+HA_STATE_GROUPS: tuple[str, ...] = (
+    "state",
+    "position",
+    "brightness",
+    "temperature",
+    "current_temperature",
+    "volume",
+    "mute",
 )
 
 # Placeholders a template may use. Topics get only config-derived words so a
@@ -545,6 +575,8 @@ class DeviceOptions(_Model):
     min_temp: float = 5.0
     max_temp: float = 35.0
     setpoint_key: str = Field(default="current_heating_setpoint", min_length=1)
+    # The unit the device reports temperatures in (query answers carry it).
+    temperature_unit: Literal["°C", "°F"] = "°C"
     # tasmota: POWER<relay> / Shutter*<shutter> on multi-relay devices
     relay: int | None = Field(default=None, ge=1, le=32)
     shutter: int = Field(default=1, ge=1, le=16)
@@ -602,8 +634,27 @@ class DeviceConfig(_Model):
     # from sensitive_ops instead.)
     confirm: bool | None = None
     options: DeviceOptions = Field(default_factory=DeviceOptions)
+    # climate: how far "warmer"/"turn the heating down" moves the setpoint
+    # when no number was said (degrees; default 1).
+    temperature_step: float | None = Field(default=None, gt=0, le=10)
+    # homeassistant and template: where the device reports its state (JSON
+    # or a plain value), and for JSON optionally the path to the value
+    # ("state", "main.temp", "sensors.0.value"). zigbee2mqtt and tasmota
+    # devices report on topics derived from `topic` (edged.home.state).
+    state_topic: str | None = None
+    state_path: str | None = None
+    # homeassistant: one topic per further reported value (position_topic,
+    # temperature_state_topic, current_temperature_topic, ...).
+    state_topics: dict[str, str] = Field(default_factory=dict)
 
     check_aliases = field_validator("aliases")(_names)
+
+    @field_validator("state_path")
+    @classmethod
+    def _state_path(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"(\$\.)?[^.\s][^.]*(\.[^.\s][^.]*)*", v):
+            raise ValueError(f"must be dotted keys such as main.temp (got {v!r})")
+        return v
 
     @field_validator("name")
     @classmethod
@@ -651,8 +702,9 @@ class DeviceConfig(_Model):
                 )
         elif self.topic is not None:
             raise ValueError(f"topic: not used by protocol {self.protocol}")
+        reports_only = self.kind == "sensor" and bool(self.state_topic or self.state_topics)
         if self.protocol == "homeassistant":
-            if not self.command_topics:
+            if not self.command_topics and not reports_only:
                 raise ValueError(
                     "command_topics: required for protocol homeassistant, e.g. "
                     "{command: homeassistant/light/x/set}"
@@ -669,7 +721,7 @@ class DeviceConfig(_Model):
         elif self.command_topics:
             raise ValueError("command_topics: only used by protocol homeassistant")
         if self.protocol == "template":
-            if not self.template:
+            if not self.template and not reports_only:
                 raise ValueError("template: required for protocol template")
             for key in self.template:
                 if key != "default" and key not in OPS:
@@ -680,11 +732,40 @@ class DeviceConfig(_Model):
                     raise ValueError(f"template.{key}: a {self.kind} has no operation {key}")
         elif self.template:
             raise ValueError("template: only used by protocol template")
+        self._check_state_fields()
+        if self.temperature_step is not None and self.kind != "climate":
+            raise ValueError("temperature_step: only for kind climate")
         if self.sensitive_ops is not None:
             bad = [op for op in self.sensitive_ops if op not in ops]
             if bad:
                 raise ValueError(f"sensitive_ops: a {self.kind} has no operation {', '.join(bad)}")
         return self
+
+    def _check_state_fields(self) -> None:
+        if self.state_topic is not None:
+            if self.protocol not in ("homeassistant", "template"):
+                raise ValueError(
+                    f"state_topic: not used by protocol {self.protocol} (its state topics "
+                    "come from `topic`)"
+                )
+            try:
+                _check_publish_topic(self.state_topic)
+            except ValueError as e:
+                raise ValueError(f"state_topic: {e}") from None
+        if self.state_path is not None and self.state_topic is None:
+            raise ValueError("state_path: needs state_topic")
+        if self.state_topics:
+            if self.protocol != "homeassistant":
+                raise ValueError("state_topics: only used by protocol homeassistant")
+            for group, topic in self.state_topics.items():
+                if group not in HA_STATE_GROUPS:
+                    raise ValueError(
+                        f"state_topics.{group}: must be one of {', '.join(HA_STATE_GROUPS)}"
+                    )
+                try:
+                    _check_publish_topic(topic)
+                except ValueError as e:
+                    raise ValueError(f"state_topics.{group}: {e}") from None
 
 
 # --- the root ----------------------------------------------------------------------

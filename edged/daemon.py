@@ -225,6 +225,21 @@ def subscription_topics(cfg: Config) -> list[str]:
     return topics
 
 
+# Topic filters per SUBSCRIBE packet (a home of 300 tasmota devices has 1,200).
+STATE_SUBSCRIBE_BATCH = 100
+
+
+def state_subscriptions(engine: Engine) -> list[list[tuple[str, int]]]:
+    """The devices' state topics (edged.home.state), in batches for one
+    SUBSCRIBE each: QoS 0 (the newest report is all that matters, nothing
+    queues up for a daemon that was away; retained ones come on subscribing)
+    and never shared: every instance needs every device's state."""
+    topics = [(t, 0) for t in engine.state.topics()]
+    return [
+        topics[i : i + STATE_SUBSCRIBE_BATCH] for i in range(0, len(topics), STATE_SUBSCRIBE_BATCH)
+    ]
+
+
 class Daemon:
     def __init__(
         self,
@@ -354,9 +369,18 @@ class Daemon:
             log.exception("failed to take in a message on %s", message.topic)
 
     def _take_one(self, link: _Link, message: mqtt.MQTTMessage) -> None:
+        topic = message.topic
+        if self.engine.state.wants(topic):
+            # A device reporting its state (edged.home.state): into the
+            # store, here on the event loop. Subscribed at QoS 0, so the ack
+            # is a no-op unless another subscription overlaps it.
+            mono, wall = time.monotonic(), time.time()
+            for problem in self.engine.state.feed(topic, message.payload, mono=mono, wall=wall):
+                log.warning("%s", problem)
+            link.ack(message.mid, message.qos)
+            return
         self.stats.received += 1
         payload = bytes(message.payload)
-        topic = message.topic
         if self.cfg.discovery.enabled and topic == self.cfg.discovery.birth_topic:
             # Home Assistant (re)started: it wants the discovery configs again.
             link.ack(message.mid, message.qos)
@@ -681,6 +705,8 @@ class Daemon:
             # then speaks must find edged listening.
             for topic in subscription_topics(self.cfg):
                 await client.subscribe(topic, qos=self.cfg.mqtt.qos)
+            for batch in state_subscriptions(self.engine):
+                await client.subscribe(batch)
             await client.publish(self.cfg.topics.status, b"online", qos=1, retain=True)
             if self.cfg.discovery.enabled:
                 # Never a shared subscription: every instance announces itself.

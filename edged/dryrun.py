@@ -26,6 +26,8 @@ def _record(outcome: Outcome) -> dict[str, object]:
         "status": r.status,
         "actions": [a.to_dict() for a in outcome.commands] or [a.to_dict() for a in r.actions],
         "error": r.error,
+        **({"state": r.state} if r.state is not None else {}),
+        **({"states": r.states} if r.states else {}),
     }
 
 

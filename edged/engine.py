@@ -28,7 +28,8 @@ from edged.home import (
     resolve_targets,
 )
 from edged.home.policy import check_utterance
-from edged.messages import ActionOut, InboundError, ResultEvent, Utterance
+from edged.home.state import StateAnswer, StateStore, answer_query, unknown_message
+from edged.messages import ActionOut, InboundError, Limits, ResultEvent, Utterance
 from edged.nlu.model import NluModel
 from edged.nlu.types import Parse
 
@@ -92,6 +93,12 @@ class Engine:
         self.home = home
         self.context = SiteContext(cfg.policy.context_ttl_s)
         self.pending = PendingConfirmations()
+        # What devices last reported: the daemon feeds it (state topics),
+        # resolve and query answers read snapshots of it.
+        lim = cfg.limits
+        self.state = StateStore(
+            home, Limits(lim.max_payload_bytes, lim.max_json_depth, lim.max_text_chars)
+        )
 
     @classmethod
     def from_config(cls, cfg: Config, model: NluModel | None = None) -> Engine:
@@ -173,7 +180,10 @@ class Engine:
             decision = self._custom_decision(parse, item, custom, now)
             t_resolve = time.perf_counter()
         else:
-            resolution = resolve_targets(parse, self.home, item.site, self.context, now=now)
+            snapshot = self.state.snapshot()
+            resolution = resolve_targets(
+                parse, self.home, item.site, self.context, now=now, state=snapshot
+            )
             t_resolve = time.perf_counter()
             decision = apply_policy(
                 parse,
@@ -187,8 +197,14 @@ class Engine:
             )
         status, reason = decision.status, decision.reason
         commands: list[ActionOut] = []
+        answers: list[StateAnswer] = []
         try:
             for action in decision.actions:
+                if action.op == "query":
+                    answer = self._answer(action, parse.intent)
+                    answers.append(answer)
+                    if answer.known:
+                        continue  # answered from state: nothing to send
                 if action.op == CUSTOM_OP:
                     p = action.params
                     commands.append(
@@ -203,6 +219,9 @@ class Engine:
         except RenderError as e:
             status, reason, commands = "error", str(e), []
         t_render = time.perf_counter()
+        if status == "executed" and answers and not any(a.known for a in answers):
+            # Nothing guessed: the question goes back unanswered, saying why.
+            status, reason = "error", unknown_message(answers[0])
         touched = [a.device_id for a in decision.actions if a.op != CUSTOM_OP]
         if status == "executed" and touched:
             self.context.remember(item.site, touched, now)
@@ -226,6 +245,8 @@ class Engine:
                 "policy_render": (t_render - t_resolve) * 1e3,
                 "engine": (t_render - started) * 1e3 + parsed_before_ms,
             },
+            state=answers[0].to_dict() if len(answers) == 1 else None,
+            states=[a.to_dict() for a in answers] if len(answers) > 1 else [],
         )
         if status == "executed" and reason and not commands:
             result.error = None
@@ -236,6 +257,14 @@ class Engine:
             extra_messages=[] if hermes is None else answer_messages(parse, hermes),
             parse=parse,
         )
+
+    def _answer(self, action: Action, intent: str | None) -> StateAnswer:
+        """A query on one device, from its last reported state. When it has
+        reported nothing, the query is rendered: zigbee2mqtt and tasmota are
+        asked to report (their answer lands in the store, for next time);
+        other protocols have nothing to ask and send nothing."""
+        device = self.home.device(action.device_id)
+        return answer_query(device, intent, self.state.get(device.id), time.monotonic())
 
     def _parse_only(
         self, item: HermesUtterance, parse: Parse, started: float, parsed_before_ms: float = 0.0

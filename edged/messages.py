@@ -268,9 +268,14 @@ class ResultEvent:
     error: str | None = None
     latency_ms: float | None = None
     stages_ms: dict[str, float] = field(default_factory=dict)
+    # A question answered from reported state (edged.home.state):
+    # {"device", "value", "unit", "age_s"}, value None when the device has not
+    # reported it. `states` instead when the question was about several.
+    state: dict[str, Any] | None = None
+    states: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "id": self.id,
             "text": self.text,
             "site": self.site,
@@ -283,6 +288,12 @@ class ResultEvent:
             "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 3),
             "stages_ms": {k: round(v, 3) for k, v in self.stages_ms.items()},
         }
+        # Only on answers to questions, so other results keep their shape.
+        if self.state is not None:
+            out["state"] = self.state
+        if self.states:
+            out["states"] = self.states
+        return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))

@@ -369,8 +369,14 @@ def test_relative_changes_have_defaults(home: Home) -> None:
     assert run(home, parse("EdgedLightDim", name="desk lamp", brightness=("30%", 30))).actions[
         0
     ].params == {"step": -30}
-    assert run(home, parse("EdgedVolumeUp", name="tv")).actions[0].params == {"step": 10}
-    assert run(home, parse("EdgedVolumeDown", name="tv")).actions[0].params == {"step": -10}
+    # The bedroom speaker's template takes a step; the TV (homeassistant)
+    # an absolute volume only: see test_state's volume tests.
+    assert run(home, parse("EdgedVolumeUp", name="bedroom speaker")).actions[0].params == {
+        "step": 10
+    }
+    assert run(home, parse("EdgedVolumeDown", name="bedroom speaker")).actions[0].params == {
+        "step": -10
+    }
     assert run(home, parse("HassSetVolume", name="tv", volume_level=("40", 40))).actions[
         0
     ].params == {"volume": 40}
@@ -520,10 +526,18 @@ def test_a_kind_word_that_names_no_single_device_still_asks(kinds_home: Home) ->
         kinds_home, parse("HassMediaPause", "pause the players", domain=("players", "media_player"))
     )
     assert r.reason == "no_target"
-    # The site's own media player still comes first.
+    # A media command goes to one player: "the TV" is the one called TV,
+    # even when said in the den, whose only player is a speaker.
     r = run(
         kinds_home,
         parse("HassMediaPause", "pause the TV", domain=("TV", "media_player")),
+        site="den",
+    )
+    assert devices(r) == ["living_tv"]
+    # A kind word no player is called by: the site's own media player.
+    r = run(
+        kinds_home,
+        parse("HassMediaPause", "pause the music", domain=("music", "media_player")),
         site="den",
     )
     assert devices(r) == ["den_speaker"]

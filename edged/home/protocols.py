@@ -45,6 +45,7 @@ _Z2M_OPS = frozenset(
         "lock",
         "unlock",
         "temperature",
+        "temperature_step",
         "speed",
         "query",
     }
@@ -75,9 +76,17 @@ _HA_GROUPS: Mapping[str, Mapping[str, str]] = MappingProxyType(
         "fan": {"on": "command", "off": "command", "speed": "percentage"},
         "cover": {"open": "command", "close": "command", "stop": "command", "position": "position"},
         "lock": {"lock": "command", "unlock": "command"},
-        "climate": {"temperature": "temperature", "on": "mode", "off": "mode"},
+        "climate": {
+            "temperature": "temperature",
+            "temperature_step": "temperature",
+            "on": "mode",
+            "off": "mode",
+        },
         "media_player": {
-            **{op: "command" for op in ("on", "off", "pause", "resume", "next", "previous")},
+            **{
+                op: "command"
+                for op in ("on", "off", "pause", "resume", "next", "previous", "mute", "unmute")
+            },
             "volume": "volume",
         },
         "vacuum": {"vacuum_start": "command", "vacuum_dock": "command", "stop": "command"},
@@ -106,10 +115,38 @@ def protocol_ops(cfg: DeviceConfig) -> frozenset[str]:
         ops &= _TASMOTA_OPS
     elif cfg.protocol == "homeassistant":
         groups = _HA_GROUPS[cfg.kind]
-        ops = {op for op in ops if groups.get(op) in cfg.command_topics}
+        ops = {op for op in ops if groups.get(op) in cfg.command_topics} | (ops & {"query"})
     elif "default" not in cfg.template:
-        ops &= set(cfg.template)
+        ops &= set(cfg.template) | {"query"}
+    # A question is answered from reported state (edged.home.state), or asked
+    # with a template the user configured; without either nothing answers it.
+    asks = cfg.protocol == "template" and bool({"query", "default"} & set(cfg.template))
+    if not reports_state(cfg) and not asks:
+        ops.discard("query")
     return frozenset(ops)
+
+
+def reports_state(cfg: DeviceConfig | Device) -> bool:
+    """Whether the device tells edged its state (edged.home.state subscribes):
+    zigbee2mqtt and tasmota devices always do, on topics derived from their
+    own; homeassistant and template devices when state topics are configured."""
+    if cfg.protocol in ("zigbee2mqtt", "tasmota"):
+        return True
+    return bool(cfg.state_topic or cfg.state_topics)
+
+
+def needs_known_value(action_op: str, device: Device) -> bool:
+    """Whether a relative `volume` step has to be made absolute from the
+    device's reported volume: the protocol takes an absolute volume only
+    (homeassistant, or a template that never uses {step})."""
+    if action_op != "volume":
+        return False
+    if device.protocol == "homeassistant":
+        return True
+    if device.protocol == "template":
+        spec = device.templates.get("volume") or device.templates.get("default")
+        return spec is not None and "step" not in PLACEHOLDER_RE.findall(spec.topic + spec.payload)
+    return False
 
 
 # --- helpers -----------------------------------------------------------------------
@@ -201,7 +238,8 @@ def _zigbee2mqtt(action: Action, device: Device) -> list[Message]:
         payload = {"color_temp": kelvin_to_mired(kelvin, opts.min_mired, opts.max_mired)}
     elif op == "position":
         payload = {"position": int(_param(action, "position"))}
-    elif op == "temperature":
+    elif op in ("temperature", "temperature_step"):
+        # A step arrives made absolute from the reported setpoint (resolve).
         payload = {opts.setpoint_key: _num(_param(action, "temperature"))}
     elif op == "speed":
         payload = {"fan_mode": _fan_mode(int(_param(action, "percentage")))}
@@ -260,6 +298,8 @@ _HA_WORDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
             "resume": "PLAY",
             "next": "NEXT",
             "previous": "PREVIOUS",
+            "mute": "MUTE",
+            "unmute": "UNMUTE",
         },
         "vacuum": {"vacuum_start": "start", "vacuum_dock": "return_to_base", "stop": "stop"},
         "alarm": {"arm": "ARM_AWAY", "disarm": "DISARM"},
@@ -270,6 +310,8 @@ _HA_WORDS: Mapping[str, Mapping[str, str]] = MappingProxyType(
 
 def _homeassistant(action: Action, device: Device) -> list[Message]:
     op, kind, opts = action.op, device.kind, device.options
+    if op == "query":
+        return []  # HA's MQTT schemas have no state request: answered from state
     group = _HA_GROUPS.get(kind, {}).get(op)
     if group is None:
         raise _unsupported(action, device)
@@ -293,7 +335,7 @@ def _homeassistant(action: Action, device: Device) -> list[Message]:
         return [(topic, _json(payload))]
     if op == "position":
         return [(topic, str(int(_param(action, "position"))))]
-    if op == "temperature":
+    if op in ("temperature", "temperature_step"):
         return [(topic, str(_num(_param(action, "temperature"))))]
     if op == "speed":
         return [(topic, str(int(_param(action, "percentage"))))]
@@ -328,7 +370,7 @@ def template_values(action: Action, device: Device) -> dict[str, str]:
             value=str(pct),
         )
     if "step" in p:
-        values["step"] = values["value"] = str(int(p["step"]))
+        values["step"] = values["value"] = str(_num(p["step"]))
     if "position" in p:
         values["position"] = values["value"] = str(int(p["position"]))
     if "temperature" in p:
@@ -357,6 +399,8 @@ def fill_template(text: str, values: Mapping[str, str]) -> str:
 
 def _template(action: Action, device: Device) -> list[Message]:
     spec = device.templates.get(action.op) or device.templates.get("default")
+    if spec is None and action.op == "query" and device.state_topic:
+        return []  # nothing configured to ask with: answered from state
     if spec is None:
         raise RenderError(f"{device.id}: no template for {action.op!r} and no default")
     values = template_values(action, device)

@@ -24,6 +24,8 @@ from edged.config import Config, DeviceConfig, DeviceOptions
 from edged.home.protocols import protocol_ops
 
 SensitiveAction = Literal["confirm", "refuse"]
+# Degrees "warmer" / "turn the heating down" move a setpoint by default.
+DEFAULT_TEMPERATURE_STEP = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,12 @@ class Device:
     ops: frozenset[str] = frozenset()
     sensitive_ops: frozenset[str] = frozenset()
     sensitive_action: SensitiveAction = "confirm"
+    # climate: degrees a relative change moves the setpoint by, unless one was said.
+    temperature_step: float = 1.0
+    # homeassistant / template: where the device reports (edged.home.state).
+    state_topic: str | None = None
+    state_path: str | None = None
+    state_topics: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def can(self, op: str) -> bool:
         return op in self.ops
@@ -94,6 +102,10 @@ class Device:
             ops=protocol_ops(cfg),
             sensitive_ops=sensitive_ops,
             sensitive_action=sensitive_action,
+            temperature_step=cfg.temperature_step or DEFAULT_TEMPERATURE_STEP,
+            state_topic=cfg.state_topic,
+            state_path=cfg.state_path,
+            state_topics=MappingProxyType(dict(cfg.state_topics)),
         )
 
 

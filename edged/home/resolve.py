@@ -37,7 +37,9 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
+from edged.home.protocols import needs_known_value
 from edged.home.registry import Area, Device, Home, normalise_words, singular
+from edged.home.state import EMPTY_STATE, StateView
 from edged.nlu.types import Parse, Slot
 
 ResolveReason = Literal[
@@ -148,6 +150,9 @@ _DOMAIN_WORDS: Mapping[str, str] = MappingProxyType(
         "lock": "lock",
         "thermostat": "climate",
         "heating": "climate",
+        "heat": "climate",
+        "radiator": "climate",
+        "ac": "climate",
         "tv": "media_player",
         "television": "media_player",
         "speaker": "media_player",
@@ -172,6 +177,8 @@ _FIXED_OP = MappingProxyType(
         "HassMediaPrevious": "previous",
         "HassVacuumStart": "vacuum_start",
         "HassVacuumReturnToBase": "vacuum_dock",
+        "HassMediaPlayerMute": "mute",
+        "HassMediaPlayerUnmute": "unmute",
     }
 )
 # Intents that only make sense for some devices: used to pick group members and
@@ -196,6 +203,25 @@ _INTENT_FITS: Mapping[str, Callable[[Device], bool]] = MappingProxyType(
         "HassVacuumStart": lambda d: d.kind == "vacuum",
         "HassVacuumReturnToBase": lambda d: d.kind == "vacuum",
         "HassFanSetSpeed": lambda d: d.kind == "fan",
+        "HassMediaPlayerMute": lambda d: d.kind == "media_player",
+        "HassMediaPlayerUnmute": lambda d: d.kind == "media_player",
+        "EdgedTemperatureUp": lambda d: d.kind == "climate",
+        "EdgedTemperatureDown": lambda d: d.kind == "climate",
+    }
+)
+# Media commands that name no player go to one player, chosen by
+# `_choose_player`, never to every player in the room.
+_MEDIA_INTENTS = frozenset(
+    {
+        "HassMediaPause",
+        "HassMediaUnpause",
+        "HassMediaNext",
+        "HassMediaPrevious",
+        "HassSetVolume",
+        "EdgedVolumeUp",
+        "EdgedVolumeDown",
+        "HassMediaPlayerMute",
+        "HassMediaPlayerUnmute",
     }
 )
 # What "turn on/off the kitchen" covers when no domain was said.
@@ -218,6 +244,8 @@ SUPPORTED_INTENTS = frozenset(
         "HassSetVolume",
         "EdgedVolumeUp",
         "EdgedVolumeDown",
+        "EdgedTemperatureUp",
+        "EdgedTemperatureDown",
         "HassFanSetSpeed",
         "HassNevermind",
         *_FIXED_OP,
@@ -256,6 +284,9 @@ _CANT: Mapping[str, str] = MappingProxyType(
         "speed": "change speed",
         "arm": "be armed",
         "disarm": "be disarmed",
+        "mute": "be muted",
+        "unmute": "be unmuted",
+        "temperature_step": "be set to a temperature",
     }
 )
 
@@ -316,6 +347,33 @@ def _color(parse: Parse) -> tuple[str, dict[str, Any]] | None:
     raise _Invalid(f"I don't know the colour {slot.text!r}")
 
 
+def _volume_step(parse: Parse) -> int:
+    """The spoken volume step, or the default: "crank up the volume" tags
+    "up" as the step, which is a direction, not a missing number."""
+    slot = parse.slot("volume_step")
+    if slot is None or isinstance(slot.value, bool) or not isinstance(slot.value, int | float):
+        return DEFAULT_VOLUME_STEP
+    step = _percent(parse, "volume_step")
+    return step or DEFAULT_VOLUME_STEP
+
+
+def _temperature_step(parse: Parse, *, up: bool) -> tuple[str, dict[str, Any]]:
+    """A relative setpoint change: the spoken step ("by 2 degrees") or, as
+    {"direction"}, the device's own (`_from_state` makes it absolute)."""
+    slot = parse.slot("temperature")
+    sign = 1 if up else -1
+    if (
+        slot is not None
+        and isinstance(slot.value, int | float)
+        and not isinstance(slot.value, bool)
+    ):
+        step = abs(float(slot.value))
+        if not 0 < step <= 10:
+            raise _Invalid(f"a step of {step:g} degrees is not one I will take (at most 10)")
+        return "temperature_step", {"step": sign * step}
+    return "temperature_step", {"direction": sign}
+
+
 def _device_ops(intent: str, kind: str, parse: Parse) -> list[tuple[str, dict[str, Any]]]:
     """The ops (with params) that carry out `intent` on a device of `kind`."""
     if intent == "HassTurnOn":
@@ -357,9 +415,10 @@ def _device_ops(intent: str, kind: str, parse: Parse) -> list[tuple[str, dict[st
             raise _Invalid("what volume? I heard none")
         return [("volume", {"volume": vol})]
     if intent in ("EdgedVolumeUp", "EdgedVolumeDown"):
-        step = _percent(parse, "volume_step")
-        step = DEFAULT_VOLUME_STEP if step is None else step
+        step = _volume_step(parse)
         return [("volume", {"step": step if intent == "EdgedVolumeUp" else -step})]
+    if intent in ("EdgedTemperatureUp", "EdgedTemperatureDown"):
+        return [_temperature_step(parse, up=intent == "EdgedTemperatureUp")]
     if intent == "HassFanSetSpeed":
         pct = _percent(parse, "percentage")
         if pct is None:
@@ -631,6 +690,34 @@ def _only_fitting(
     return everywhere if len(everywhere) == 1 else []
 
 
+def _plural_word(text: str) -> bool:
+    raw = re.sub(r"[^a-z0-9 ]+", " ", text.lower()).split()
+    return bool(raw) and singular(raw[-1]) != raw[-1]
+
+
+def _names_no_player(
+    parse: Parse,
+    intent: str,
+    names: list[Slot],
+    pronoun: bool,
+    kind: str | None,
+    dc: str | None,
+) -> bool:
+    """A media command with no player named ("pause", "turn the music up
+    in the kitchen", "mute the speaker"), and not "all of them", a plural
+    ("the speakers": a group) or "it"."""
+    kind_slot = _kind_slot(parse)
+    return (
+        intent in _MEDIA_INTENTS
+        and not names
+        and not pronoun
+        and kind in (None, "media_player")
+        and dc is None
+        and (kind_slot is None or not _plural_word(kind_slot.text))
+        and not set(normalise_words(parse.text)) & _ALL_WORDS
+    )
+
+
 def _find_targets(
     parse: Parse,
     intent: str,
@@ -639,11 +726,14 @@ def _find_targets(
     context: SiteContext,
     site: str | None,
     now: float,
+    state: StateView = EMPTY_STATE,
 ) -> _Targets:
     areas = _find_areas(parse, home)
     kind, dc = _kind_filter(parse)
     names = [s for s in parse.slots_named("name") if _slot_words(s).lower() not in _PRONOUNS]
     pronoun = len(names) < len(parse.slots_named("name"))
+    if _names_no_player(parse, intent, names, pronoun, kind, dc):
+        return _choose_player(home, intent, areas, site_area, state, _kind_slot(parse))
 
     if names:
         found = [_by_name(s, home, areas, site_area, intent, (kind, dc)) for s in names]
@@ -701,6 +791,83 @@ def _find_targets(
     raise _Failed("no_target", "which device? Say its name or the area")
 
 
+def _from_state(
+    device: Device, op: str, params: dict[str, Any], state: StateView
+) -> dict[str, Any]:
+    """Params made absolute from what the device last reported, where the op
+    needs it: a setpoint step, or a volume step for a protocol that only
+    takes an absolute volume. Raises _Invalid when that state is unknown:
+    the new value is never guessed."""
+    known = state.get(device.id)
+    if op == "temperature_step":
+        step = params.get("step", params.get("direction", 1) * device.temperature_step)
+        setpoint = None if known is None else known.value("setpoint")
+        if not isinstance(setpoint, int | float):
+            raise _Invalid(f"I don't know what {_the(device)} is set to")
+        o = device.options
+        target = round(min(o.max_temp, max(o.min_temp, setpoint + step)) * 2) / 2
+        if target == setpoint:
+            edge = "highest" if step > 0 else "lowest"
+            raise _Invalid(f"{_the(device)} is already at {setpoint:g} degrees, its {edge}")
+        return {"step": step, "temperature": target}
+    if op == "volume" and "step" in params and needs_known_value(op, device):
+        volume = None if known is None else known.value("volume")
+        if not isinstance(volume, int | float):
+            raise _Invalid(
+                f"I don't know the volume of {_the(device)}, so I can't turn it up or down"
+            )
+        return {**params, "volume": max(0, min(100, round(volume + params["step"])))}
+    return params
+
+
+def _choose_player(
+    home: Home,
+    intent: str,
+    areas: list[Area] | None,
+    site_area: Area | None,
+    state: StateView,
+    kind_slot: Slot | None = None,
+) -> _Targets:
+    """The one player a media command that names none is for: the player in
+    the area said (or the site's area), else the one that is playing (for
+    "resume", the paused one), else the only one; otherwise a question.
+    A kind word that is also what players are called ("mute the speaker",
+    "pause the TV") picks among those so called."""
+    wanted = "paused" if intent == "HassMediaUnpause" else "playing"
+
+    def settle(pool: list[Device], where: str) -> _Targets:
+        if len(pool) == 1:
+            return _Targets(pool)
+        busy = [
+            d for d in pool if (s := state.get(d.id)) is not None and s.value("state") == wanted
+        ]
+        if len(busy) == 1:
+            return _Targets(busy)
+        raise _Failed("ambiguous", f"which one{where}: {_either([_the(d) for d in pool])}?")
+
+    region = None if areas is None else [a.id for a in areas]
+    if kind_slot is not None:
+        # The players called what was said, in the site's area first.
+        scopes = [region] if region is not None or site_area is None else [[site_area.id], None]
+        for scope in scopes:
+            m = home.match_device(kind_slot.text, area_ids=scope, kind="media_player")
+            if m.status != "none":
+                return settle(list(m.items), "")
+    if areas is not None:
+        pool = home.devices_in([a.id for a in areas], kind="media_player")
+        if not pool:
+            raise _Failed("no_target", f"there's no media player in {_place(areas)}")
+        return settle(pool, f" in {_place(areas)}")
+    if site_area is not None:
+        here = home.devices_in([site_area.id], kind="media_player")
+        if here:
+            return settle(here, f" in {_place([site_area])}")
+    players = home.devices_in(None, kind="media_player")
+    if not players:
+        raise _Failed("no_target", "there's no media player to do that on")
+    return settle(players, "")
+
+
 def _out_of_range(device: Device, ops: list[tuple[str, dict[str, Any]]]) -> str | None:
     for op, params in ops:
         if op == "temperature":
@@ -720,12 +887,15 @@ def resolve_targets(
     context: SiteContext,
     *,
     now: float,
+    state: StateView = EMPTY_STATE,
 ) -> Resolution:
     """The actions `parse` asks for on the configured home, or why there are none.
 
     `site` is the satellite the utterance came from (its id names an area, by
     id/name/alias, when it is in one); `now` is the clock the context was
-    stamped with. Does not change `context`: remember executed actions there.
+    stamped with. `state` is a read-only snapshot of what devices last
+    reported (edged.home.state): which player is playing, the setpoint a
+    step starts from. Does not change `context`: remember executed actions there.
     """
     intent = parse.intent
     if intent is None or intent == "OutOfScope":
@@ -738,7 +908,7 @@ def resolve_targets(
     parse = _join_split_area(parse, home)
     try:
         _device_ops(intent, "light", parse)  # validates the slot values once, up front
-        targets = _find_targets(parse, intent, home, site_area, context, site, now)
+        targets = _find_targets(parse, intent, home, site_area, context, site, now, state)
     except _Invalid as e:
         return Resolution(error=str(e), reason="invalid_value")
     except _Failed as e:
@@ -757,6 +927,11 @@ def resolve_targets(
         bad_value = _out_of_range(device, ops)
         if bad_value is not None:
             problems.append(("invalid_value", bad_value))
+            continue
+        try:
+            ops = [(op, _from_state(device, op, params, state)) for op, params in ops]
+        except _Invalid as e:
+            problems.append(("invalid_value", str(e)))
             continue
         actions += [Action(device.id, op, dict(params)) for op, params in ops]
 
