@@ -272,3 +272,84 @@ def test_colour_conversions() -> None:
     assert rgb_to_xy(0, 0, 0) == (0.3127, 0.329)
     assert kelvin_to_mired(6500) == 154
     assert kelvin_to_mired(2000) == 500
+
+
+# --- the ops state makes possible: temperature_step, mute, unmute, query -----------
+
+
+def test_temperature_step_renders_the_absolute_setpoint_per_protocol() -> None:
+    step = Action("dev", "temperature_step", {"step": -0.5, "temperature": 19.5})
+    trv = device(
+        kind="climate",
+        protocol="zigbee2mqtt",
+        topic="zigbee2mqtt/TRV",
+        options={"setpoint_key": "occupied_heating_setpoint"},
+    )
+    assert one(step, trv) == ("zigbee2mqtt/TRV/set", '{"occupied_heating_setpoint":19.5}')
+    ha = device(
+        kind="climate", protocol="homeassistant", command_topics={"temperature": "h/c/temp"}
+    )
+    assert one(step, ha) == ("h/c/temp", "19.5")
+    tpl = device(
+        kind="climate",
+        protocol="template",
+        template={"topic": "t/{device_id}", "payload": "{op} {step} -> {temperature}"},
+    )
+    assert one(step, tpl) == ("t/dev", "temperature_step -0.5 -> 19.5")
+    tasmota = device(kind="climate", protocol="tasmota", topic="trv")
+    assert not tasmota.can("temperature_step")
+
+
+def test_mute_and_unmute() -> None:
+    ha = device(kind="media_player", protocol="homeassistant", command_topics={"command": "h/tv"})
+    assert one(Action("dev", "mute"), ha) == ("h/tv", "MUTE")
+    assert one(Action("dev", "unmute"), ha) == ("h/tv", "UNMUTE")
+    tpl = device(
+        kind="media_player",
+        protocol="template",
+        template={"topic": "snap/{device_id}", "payload": '{"action": "{op}", "v": "{value}"}'},
+    )
+    assert one(Action("dev", "mute"), tpl) == ("snap/dev", '{"action": "mute", "v": "MUTE"}')
+    z2m = device(kind="media_player", protocol="zigbee2mqtt", topic="zigbee2mqtt/Speaker")
+    assert not z2m.can("mute")
+
+
+def test_volume_step_with_the_computed_volume() -> None:
+    ha = device(kind="media_player", protocol="homeassistant", command_topics={"volume": "h/vol"})
+    assert one(Action("dev", "volume", {"step": 10, "volume": 50}), ha) == ("h/vol", "50")
+    tpl = device(
+        kind="media_player",
+        protocol="template",
+        template={"topic": "snap/{device_id}", "payload": "{step}|{volume}"},
+    )
+    assert one(Action("dev", "volume", {"step": -10}), tpl) == ("snap/dev", "-10|")
+    assert one(Action("dev", "volume", {"step": -10, "volume": 30}), tpl) == ("snap/dev", "-10|30")
+
+
+def test_query_is_answered_from_state_where_nothing_can_be_asked() -> None:
+    ha = device(
+        kind="cover",
+        protocol="homeassistant",
+        command_topics={"command": "h/garage/set"},
+        state_topic="h/garage/state",
+    )
+    assert ha.can("query") and render(Action("dev", "query"), ha) == []
+    sensor = device(kind="sensor", protocol="template", state_topic="w/s", state_path="t")
+    assert sensor.can("query") and render(Action("dev", "query"), sensor) == []
+    # zigbee2mqtt and tasmota are asked to report (their answer feeds the state).
+    assert one(Action("dev", "query"), device(**Z2M_LIGHT))[0] == "zigbee2mqtt/Kitchen Ceiling/get"
+
+
+def test_needs_known_value() -> None:
+    from edged.home.protocols import needs_known_value
+
+    ha = device(kind="media_player", protocol="homeassistant", command_topics={"volume": "h/v"})
+    step_tpl = device(
+        kind="media_player", protocol="template", template={"topic": "s/x", "payload": "{step}"}
+    )
+    abs_tpl = device(
+        kind="media_player", protocol="template", template={"topic": "s/x", "payload": "{volume}"}
+    )
+    assert needs_known_value("volume", ha) and needs_known_value("volume", abs_tpl)
+    assert not needs_known_value("volume", step_tpl)
+    assert not needs_known_value("pause", ha)

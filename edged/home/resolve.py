@@ -374,8 +374,24 @@ def _temperature_step(parse: Parse, *, up: bool) -> tuple[str, dict[str, Any]]:
     return "temperature_step", {"direction": sign}
 
 
+# "Turn the heating up", "turn the bedroom heating down": relative words the
+# NLU files under brightness or volume, said of a thermostat, move its setpoint.
+_CLIMATE_RELATIVE: Mapping[str, bool] = MappingProxyType(
+    {
+        "EdgedTemperatureUp": True,
+        "EdgedTemperatureDown": False,
+        "EdgedLightBrighten": True,
+        "EdgedLightDim": False,
+        "EdgedVolumeUp": True,
+        "EdgedVolumeDown": False,
+    }
+)
+
+
 def _device_ops(intent: str, kind: str, parse: Parse) -> list[tuple[str, dict[str, Any]]]:
     """The ops (with params) that carry out `intent` on a device of `kind`."""
+    if kind == "climate" and intent in _CLIMATE_RELATIVE:
+        return [_temperature_step(parse, up=_CLIMATE_RELATIVE[intent])]
     if intent == "HassTurnOn":
         return [(_ON_OP.get(kind, "on"), {})]
     if intent == "HassTurnOff":
@@ -418,6 +434,8 @@ def _device_ops(intent: str, kind: str, parse: Parse) -> list[tuple[str, dict[st
         step = _volume_step(parse)
         return [("volume", {"step": step if intent == "EdgedVolumeUp" else -step})]
     if intent in ("EdgedTemperatureUp", "EdgedTemperatureDown"):
+        # Not a thermostat (a group member or a device named for another
+        # kind): the op it cannot do is reported as such.
         return [_temperature_step(parse, up=intent == "EdgedTemperatureUp")]
     if intent == "HassFanSetSpeed":
         pct = _percent(parse, "percentage")
@@ -791,6 +809,26 @@ def _find_targets(
     raise _Failed("no_target", "which device? Say its name or the area")
 
 
+_QUESTIONS = frozenset({"HassGetState", "HassClimateGetTemperature"})
+
+
+def _asked_about(parse: Parse, intent: str, home: Home) -> Device | None:
+    """A question about a device whose name the NLU heard as something else:
+    "what is the outdoor temperature" (area "outdoor") is a question about
+    the Outdoor Temperature sensor. Only for questions, which move nothing,
+    and only when the words name exactly one device that can answer it."""
+    if intent not in _QUESTIONS:
+        return None
+    fits = _INTENT_FITS.get(intent)
+    spoken = [_slot_words(s) for s in parse.slots if s.name in ("area", "name", "floor")]
+    phrases = [f"{w} temperature" for w in spoken] if intent == "HassClimateGetTemperature" else []
+    for phrase in [*phrases, *spoken]:
+        m = home.match_device(phrase)
+        if m.found is not None and m.found.can("query") and (fits is None or fits(m.found)):
+            return m.found
+    return None
+
+
 def _from_state(
     device: Device, op: str, params: dict[str, Any], state: StateView
 ) -> dict[str, Any]:
@@ -845,27 +883,32 @@ def _choose_player(
             return _Targets(busy)
         raise _Failed("ambiguous", f"which one{where}: {_either([_the(d) for d in pool])}?")
 
-    region = None if areas is None else [a.id for a in areas]
-    if kind_slot is not None:
-        # The players called what was said, in the site's area first.
-        scopes = [region] if region is not None or site_area is None else [[site_area.id], None]
-        for scope in scopes:
-            m = home.match_device(kind_slot.text, area_ids=scope, kind="media_player")
-            if m.status != "none":
-                return settle(list(m.items), "")
+    # A kind word players are called by ("speaker", "TV") narrows the choice
+    # to those so called; one that none is called by ("music") does not.
+    word = set(normalise_words(kind_slot.text)) if kind_slot is not None else set()
+
+    def called(pool: list[Device]) -> list[Device]:
+        return [
+            d for d in pool if any(word <= set(normalise_words(p)) for p in (d.name, *d.aliases))
+        ]
+
+    if not word or not called(home.devices_in(None, kind="media_player")):
+        word = set()
+    scopes: list[tuple[list[str] | None, str]]
     if areas is not None:
-        pool = home.devices_in([a.id for a in areas], kind="media_player")
-        if not pool:
-            raise _Failed("no_target", f"there's no media player in {_place(areas)}")
-        return settle(pool, f" in {_place(areas)}")
-    if site_area is not None:
-        here = home.devices_in([site_area.id], kind="media_player")
-        if here:
-            return settle(here, f" in {_place([site_area])}")
-    players = home.devices_in(None, kind="media_player")
-    if not players:
-        raise _Failed("no_target", "there's no media player to do that on")
-    return settle(players, "")
+        scopes = [([a.id for a in areas], f" in {_place(areas)}")]
+    elif site_area is not None:
+        scopes = [([site_area.id], f" in {_place([site_area])}"), (None, "")]
+    else:
+        scopes = [(None, "")]
+    for area_ids, where in scopes:
+        pool = home.devices_in(area_ids, kind="media_player")
+        pool = called(pool) if word else pool
+        if pool:
+            return settle(pool, where)
+    if areas is not None:
+        raise _Failed("no_target", f"there's no media player in {_place(areas)}")
+    raise _Failed("no_target", "there's no media player to do that on")
 
 
 def _out_of_range(device: Device, ops: list[tuple[str, dict[str, Any]]]) -> str | None:
@@ -912,7 +955,10 @@ def resolve_targets(
     except _Invalid as e:
         return Resolution(error=str(e), reason="invalid_value")
     except _Failed as e:
-        return Resolution(error=str(e), reason=e.reason, unresolved=e.unresolved)
+        asked = _asked_about(parse, intent, home)
+        if asked is None:
+            return Resolution(error=str(e), reason=e.reason, unresolved=e.unresolved)
+        targets = _Targets([asked])
 
     actions: list[Action] = []
     problems: list[tuple[ResolveReason, str]] = []
