@@ -359,3 +359,35 @@ def test_a_question_about_a_device_heard_as_an_area(home: Home) -> None:
     p = parse("HassTurnOn", "turn on the outdoor", area=("outdoor", "outdoor"))
     r = run(home, p)
     assert r.actions == [] and r.reason == "unknown_area"
+
+
+# --- groups and what is already so ---------------------------------------------------
+
+
+def test_turn_off_everything_leaves_what_is_off_alone(home: Home) -> None:
+    p = parse("HassTurnOff", "turn off everything that's on")
+    every = {a.device_id for a in run(home, p).actions}
+    assert every == {"bedroom_light", "tv", "living_speaker", "bedroom_speaker"}
+    state = reported(
+        home,
+        **{"zigbee2mqtt__Bedroom Light": '{"state": "OFF"}'},
+        home__tv__state="off",
+        snap__living__status="playing",
+    )
+    # What reported "off" is left alone; what is unknown or on is turned off.
+    assert {a.device_id for a in run(home, p, state).actions} == {
+        "living_speaker",
+        "bedroom_speaker",
+    }
+    state = reported(
+        home,
+        **{"zigbee2mqtt__Bedroom Light": '{"state": "OFF"}'},
+        home__tv__state="off",
+        snap__living__status="off",
+        snap__bedroom__status="off",
+    )
+    r = run(home, p, state)
+    assert r.actions == [] and r.error == "everything is already off"
+    # One device named: its command always goes, whatever it last said.
+    p = parse("HassTurnOff", "turn off the bedroom light", name=("bedroom light", "bedroom light"))
+    assert run(home, p, state).actions == [Action("bedroom_light", "off", {})]

@@ -858,6 +858,16 @@ def _from_state(
     return params
 
 
+def _already(device: Device, ops: list[tuple[str, dict[str, Any]]], state: StateView) -> bool:
+    """A group member that reported being in the state asked for already
+    ("turn off everything": the lamps that are off are left alone). Only on
+    a report: a device whose state is unknown still gets its command."""
+    known = state.get(device.id)
+    if known is None or len(ops) != 1 or ops[0][0] not in ("on", "off"):
+        return False
+    return known.value("state") == ops[0][0]
+
+
 def _choose_player(
     home: Home,
     intent: str,
@@ -962,8 +972,12 @@ def resolve_targets(
 
     actions: list[Action] = []
     problems: list[tuple[ResolveReason, str]] = []
+    already = 0
     for device in targets.devices:
         ops = _device_ops(intent, device.kind, parse)
+        if len(targets.devices) > 1 and _already(device, ops, state):
+            already += 1
+            continue
         cant = [op for op, _ in ops if not device.can(op)]
         if cant:
             problems.append(("incapable", f"{_the(device)} can't {_CANT.get(cant[0], cant[0])}"))
@@ -982,6 +996,10 @@ def resolve_targets(
         actions += [Action(device.id, op, dict(params)) for op, params in ops]
 
     # One target that can't: say why. Several: do what those that can, can.
+    if not actions and already and already + len(problems) == len(targets.devices):
+        where = f" in {targets.where}" if targets.where and targets.where != "the home" else ""
+        word = "off" if intent == "HassTurnOff" else "on"
+        return Resolution(error=f"everything{where} is already {word}", reason="no_target")
     if not actions:
         if problems and len(targets.devices) == 1:
             reason, message = problems[0]
