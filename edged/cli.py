@@ -73,7 +73,12 @@ def _parser() -> argparse.ArgumentParser:
         help="read utterances one per line from stdin, print JSON lines",
     )
     parse.add_argument(
-        "--config", "-c", type=Path, default=None, help="resolve against this home and show actions"
+        "--config",
+        "-c",
+        type=Path,
+        default=None,
+        help="resolve against this home and show actions (without a broker: no device has "
+        "reported its state, so questions and relative steps say so)",
     )
     parse.add_argument(
         "--site", default=None, help="the site (room) the utterance comes from, for --config"
