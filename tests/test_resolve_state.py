@@ -249,6 +249,18 @@ def test_a_numeric_volume_step_is_kept(home: Home) -> None:
     assert run(home, p).actions == [Action("bedroom_speaker", "volume", {"step": -25})]
 
 
+def test_a_known_volume_is_filled_in_beside_the_step(home: Home) -> None:
+    p = parse(
+        "EdgedVolumeUp",
+        "turn up the bedroom speaker",
+        name=("bedroom speaker", "bedroom speaker"),
+    )
+    state = reported(home, snap__bedroom__status='{"state": "playing", "volume": 42}')
+    assert run(home, p, state).actions == [
+        Action("bedroom_speaker", "volume", {"step": 10, "volume": 52})
+    ]
+
+
 def test_absolute_only_volume_is_computed_from_state(home: Home) -> None:
     p = parse("EdgedVolumeUp", "turn up the tv", domain=("tv", "media_player"))
     r = run(home, p)

@@ -179,6 +179,7 @@ def test_template_with_a_json_path(store: StateStore) -> None:
         ("zigbee2mqtt/Lamp", "[1, 2]"),
         ("zigbee2mqtt/Lamp", '{"brightness": "very"}'),
         ("zigbee2mqtt/Lamp", '{"brightness": NaN}'),
+        ("zigbee2mqtt/Lamp", '{"color_temp": [300]}'),
         ("zigbee2mqtt/Lamp", b"\xff\xfe"),
         ("zigbee2mqtt/Lamp", "{" * 50 + "}" * 50),
         ("zigbee2mqtt/Lamp", '{"state": "' + "x" * 500 + '"}'),

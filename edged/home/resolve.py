@@ -848,13 +848,15 @@ def _from_state(
             edge = "highest" if step > 0 else "lowest"
             raise _Invalid(f"{_the(device)} is already at {setpoint:g} degrees, its {edge}")
         return {"step": step, "temperature": target}
-    if op == "volume" and "step" in params and needs_known_value(op, device):
+    if op == "volume" and "step" in params:
         volume = None if known is None else known.value("volume")
-        if not isinstance(volume, int | float):
+        if isinstance(volume, int | float):
+            # Templates may use {volume} beside {step}: fill both when known.
+            return {**params, "volume": max(0, min(100, round(volume + params["step"])))}
+        if needs_known_value(op, device):
             raise _Invalid(
                 f"I don't know the volume of {_the(device)}, so I can't turn it up or down"
             )
-        return {**params, "volume": max(0, min(100, round(volume + params["step"])))}
     return params
 
 

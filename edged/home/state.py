@@ -124,8 +124,10 @@ def _number(key: str, v: Any) -> float:
 
 
 def _percent(key: str, v: Any, scale: float = 100.0) -> int:
-    n = _number(key, v)
-    return max(0, min(100, round(n * 100 / scale)))
+    n = _number(key, v) * 100 / scale
+    if not math.isfinite(n):
+        raise StateError(f"{key} is out of range ({v!r})")
+    return max(0, min(100, round(n)))
 
 
 def _word(key: str, v: Any) -> str:
@@ -437,7 +439,7 @@ class StateStore:
                 if problem is not None:
                     raise StateError(problem)
                 values = reader(text)
-            except StateError as e:
+            except Exception as e:  # whatever a device sends costs a log line, never the daemon
                 count = self.bad_payloads.get(device_id, 0)
                 self.bad_payloads[device_id] = count + 1
                 if count == 0:
