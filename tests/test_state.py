@@ -291,3 +291,37 @@ def test_query_needs_something_to_answer_from() -> None:
     assert not h.device("a").can("query")  # nothing reports, nothing to ask with
     assert not h.device("b").can("query")
     assert h.device("c").can("query")  # its default template asks
+
+
+def test_a_new_home_keeps_the_state_of_devices_that_still_report_alike(
+    store: StateStore,
+) -> None:
+    feed(store, "zigbee2mqtt/Lamp", {"state": "ON"})
+    feed(store, "stat/coffee/POWER", "ON")
+    cfg = parse_config(
+        "devices:\n"
+        "  - {id: lamp, name: Lamp, kind: light, protocol: zigbee2mqtt, topic: zigbee2mqtt/Lamp}\n"
+        "  - {id: plug, name: Coffee Maker, kind: switch, protocol: tasmota, topic: coffee2}\n"
+        "  - {id: new, name: New, kind: light, protocol: zigbee2mqtt, topic: zigbee2mqtt/New}\n"
+    )
+    added, removed = store.replace_home(Home.from_config(cfg))
+    assert added == sorted(
+        [
+            "zigbee2mqtt/New",
+            *(
+                f"{p}/coffee2/{s}"
+                for p, s in (
+                    ("stat", "RESULT"),
+                    ("tele", "STATE"),
+                    ("tele", "SENSOR"),
+                    ("stat", "POWER"),
+                )
+            ),
+        ]
+    )
+    assert "stat/coffee/POWER" in removed and "zigbee2mqtt/Lamp" not in removed
+    assert values(store, "lamp") == {"state": "on"}  # same topic: kept
+    assert store.get("plug") is None  # reports elsewhere now: forgotten
+    assert feed(store, "stat/coffee/POWER", "OFF") == [] and store.get("plug") is None
+    feed(store, "stat/coffee2/POWER", "OFF")
+    assert values(store, "plug") == {"state": "off"}

@@ -403,19 +403,37 @@ class StateStore:
     whole, so a snapshot never sees half an update."""
 
     def __init__(self, home: Home, limits: Limits | None = None) -> None:
-        self.home = home
-        limits = limits or Limits()
-        routes: dict[str, list[tuple[str, Reader]]] = {}
-        for device in home.devices.values():
-            for topic, reader in device_state_topics(device, limits):
-                routes.setdefault(topic, []).append((device.id, reader))
-        self._routes: Mapping[str, tuple[tuple[str, Reader], ...]] = MappingProxyType(
-            {t: tuple(r) for t, r in routes.items()}
-        )
-        self._limits = limits
+        self._limits = limits or Limits()
         self._states: dict[str, DeviceState] = {}
         # Devices whose bad payload was reported; counts of those skipped.
         self.bad_payloads: dict[str, int] = {}
+        self._routes: Mapping[str, tuple[tuple[str, Reader], ...]] = MappingProxyType({})
+        self._device_topics: dict[str, tuple[str, ...]] = {}
+        self.replace_home(home)
+
+    def replace_home(self, home: Home) -> tuple[list[str], list[str]]:
+        """Listen for `home`'s devices from now on (a reload, or devices
+        imported from the broker). A device keeps its state when it reports
+        on the same topics as before. Returns the topics to subscribe to
+        and those no device reports on any more."""
+        old_topics = set(self._routes)
+        routes: dict[str, list[tuple[str, Reader]]] = {}
+        device_topics: dict[str, tuple[str, ...]] = {}
+        for device in home.devices.values():
+            topics = device_state_topics(device, self._limits)
+            device_topics[device.id] = tuple(t for t, _ in topics)
+            for topic, reader in topics:
+                routes.setdefault(topic, []).append((device.id, reader))
+        self._states = {
+            d: s
+            for d, s in self._states.items()
+            if d in device_topics and device_topics[d] == self._device_topics.get(d)
+        }
+        self.bad_payloads = {d: n for d, n in self.bad_payloads.items() if d in device_topics}
+        self.home = home
+        self._device_topics = device_topics
+        self._routes = MappingProxyType({t: tuple(r) for t, r in routes.items()})
+        return sorted(set(routes) - old_topics), sorted(old_topics - set(routes))
 
     def topics(self) -> list[str]:
         """The topics to subscribe to (exact topics, no wildcards)."""
