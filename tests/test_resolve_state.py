@@ -190,6 +190,19 @@ def test_relative_heating_stops_at_the_range(home: Home) -> None:
     at_top = reported(home, **{"zigbee2mqtt__Bedroom TRV": '{"occupied_heating_setpoint": 25}'})
     r = run(home, p, at_top)
     assert r.actions == [] and "already at 25 degrees, its highest" in (r.error or "")
+    # Set beyond the range by other means: "warmer" does not bring it down.
+    above = reported(home, **{"zigbee2mqtt__Bedroom TRV": '{"occupied_heating_setpoint": 27}'})
+    r = run(home, p, above)
+    assert r.actions == [] and "already at 27 degrees, its highest" in (r.error or "")
+    # Small steps are kept as they are.
+    small = reported(home, **{"zigbee2mqtt__Bedroom TRV": '{"occupied_heating_setpoint": 20.1}'})
+    p = parse(
+        "EdgedTemperatureUp",
+        "bedroom warmer by 0.2 degrees",
+        area=("bedroom", "bedroom"),
+        temperature=("0.2", 0.2),
+    )
+    assert run(home, p, small).actions[0].params == {"step": 0.2, "temperature": 20.3}
 
 
 def test_relative_heating_never_moves_a_light(home: Home) -> None:

@@ -843,8 +843,10 @@ def _from_state(
         if not isinstance(setpoint, int | float):
             raise _Invalid(f"I don't know what {_the(device)} is set to")
         o = device.options
-        target = round(min(o.max_temp, max(o.min_temp, setpoint + step)) * 2) / 2
-        if target == setpoint:
+        # Rounded only to drop float noise (20.1 + 0.2); clamped to the range.
+        target = round(min(o.max_temp, max(o.min_temp, setpoint + step)), 2)
+        if (target - setpoint) * step <= 0:
+            # At (or beyond) the end of its range: "warmer" never lowers it.
             edge = "highest" if step > 0 else "lowest"
             raise _Invalid(f"{_the(device)} is already at {setpoint:g} degrees, its {edge}")
         return {"step": step, "temperature": target}
