@@ -325,3 +325,18 @@ def test_a_new_home_keeps_the_state_of_devices_that_still_report_alike(
     assert feed(store, "stat/coffee/POWER", "OFF") == [] and store.get("plug") is None
     feed(store, "stat/coffee2/POWER", "OFF")
     assert values(store, "plug") == {"state": "off"}
+
+
+def test_the_daemon_subscribes_in_batches_at_qos_0() -> None:
+    from types import SimpleNamespace
+
+    from edged.daemon import STATE_SUBSCRIBE_BATCH, state_subscriptions
+
+    devices = "".join(
+        f"  - {{id: p{i}, name: Plug {i}, kind: switch, protocol: tasmota, topic: plug{i}}}\n"
+        for i in range(60)
+    )
+    store = StateStore(Home.from_config(parse_config("devices:\n" + devices)))
+    batches = state_subscriptions(SimpleNamespace(state=store))  # type: ignore[arg-type]
+    assert [len(b) for b in batches] == [STATE_SUBSCRIBE_BATCH, STATE_SUBSCRIBE_BATCH, 40]
+    assert [t for b in batches for t in b] == [(t, 0) for t in store.topics()]

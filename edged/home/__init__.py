@@ -1,5 +1,6 @@
 """The home: configured devices (registry), slots to devices (resolve), what
-may run (policy), and devices' MQTT messages (protocols)."""
+may run (policy), devices' MQTT messages (protocols), and what devices
+last reported (state)."""
 
 from edged.home.policy import (
     Decision,
@@ -12,12 +13,14 @@ from edged.home.policy import (
 from edged.home.protocols import RenderError, render
 from edged.home.registry import Area, Device, Floor, Home, NameMatch
 from edged.home.resolve import Action, Resolution, SiteContext, resolve_targets
+from edged.home.state import DeviceState, StateAnswer, StateStore, StateView, answer_query
 
 __all__ = [
     "Action",
     "Area",
     "Decision",
     "Device",
+    "DeviceState",
     "Floor",
     "Home",
     "NameMatch",
@@ -26,7 +29,11 @@ __all__ = [
     "RenderError",
     "Resolution",
     "SiteContext",
+    "StateAnswer",
+    "StateStore",
+    "StateView",
     "answer_confirmation",
+    "answer_query",
     "apply_policy",
     "confirmation_reply",
     "render",
