@@ -137,7 +137,9 @@ def test_no_state_known_says_so_and_guesses_nothing(engine: Engine) -> None:
         area=("bedroom", "bedroom"),
     )
     assert out.result.status == "error" and out.result.state is not None
-    assert sent(out) == [("zigbee2mqtt/TRV/get", '{"state":""}')]
+    assert sent(out) == [
+        ("zigbee2mqtt/TRV/get", '{"current_heating_setpoint":"","local_temperature":""}')
+    ]
     report(engine, "zigbee2mqtt/TRV", {"local_temperature": 18.5, "current_heating_setpoint": 20})
     out = handle(
         engine,
