@@ -59,6 +59,14 @@ def _parser() -> argparse.ArgumentParser:
         help="publish empty retained configs so Home Assistant deletes edged's entities",
     )
 
+    dev = sub.add_parser(
+        "devices",
+        help="list the home edged knows: devices from the config and, with import:, "
+        "from Zigbee2MQTT and Home Assistant discovery on the broker",
+    )
+    dev.add_argument("--config", "-c", type=Path, required=True, help="YAML configuration file")
+    dev.add_argument("--json", action="store_true", help="one JSON object per device")
+
     parse = sub.add_parser(
         "parse",
         help="understand text; with --config also show the device commands it would publish (dry run)",
@@ -430,6 +438,93 @@ def _cmd_discovery(args: argparse.Namespace) -> int:
     return 0
 
 
+async def fetch_imports(cfg: Any) -> tuple[Any, list[str]]:
+    """Connect, subscribe to the import topics, and fold in their retained
+    messages until `import.settle_s` passes without one (at most
+    `import.settle_max_s`): what the daemon would import at start-up."""
+    import asyncio
+
+    import aiomqtt
+
+    from edged.daemon import _tls_params
+    from edged.home.importer import ImportState, apply_message
+
+    m, icfg = cfg.mqtt, cfg.import_
+    state, problems = ImportState(), []
+    async with aiomqtt.Client(
+        m.host,
+        m.port,
+        username=m.username,
+        password=m.password.get_secret_value() if m.password else None,
+        identifier=f"{m.client_id}-devices-{os.getpid()}",
+        tls_params=_tls_params(cfg),
+        tls_insecure=bool(m.tls and m.tls.insecure) or None,
+        timeout=10,
+    ) as client:
+        for topic in icfg.subscriptions():
+            await client.subscribe(topic, qos=1)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + icfg.settle_max_s
+        messages = aiter(client.messages)
+        while True:
+            wait = min(icfg.settle_s, deadline - loop.time())
+            if wait <= 0:
+                break
+            try:
+                message = await asyncio.wait_for(anext(messages), timeout=wait)
+            except TimeoutError:
+                break
+            state, found = apply_message(
+                state, icfg, str(message.topic), bytes(message.payload or b"")
+            )
+            problems += [p for p in found if p not in problems]
+    return state, problems
+
+
+def _cmd_devices(args: argparse.Namespace) -> int:
+    import asyncio
+
+    import aiomqtt
+
+    from edged.home.importer import ImportState, merge_home
+
+    cfg = load_config_or_report(args.config)
+    if cfg is None:
+        return 2
+    state, problems = ImportState(), list[str]()
+    if cfg.import_.enabled:
+        try:
+            state, problems = asyncio.run(fetch_imports(cfg))
+        except aiomqtt.MqttError as e:
+            print(f"edged devices: {cfg.mqtt.host}:{cfg.mqtt.port}: {e}", file=sys.stderr)
+            return 1
+    for problem in problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    merged = merge_home(cfg, state.devices())
+    rows = merged.listing
+    if args.json:
+        for row in rows:
+            print(json.dumps(row.to_dict(), ensure_ascii=False))
+        return 0
+    table = [("ID", "NAME", "KIND", "AREA", "SOURCE", "TOPICS")]
+    for row in rows:
+        topics = ", ".join(row.topics) or "-"
+        if row.state_topic:
+            topics += f" (state {row.state_topic})"
+        table.append((row.id, row.name, row.kind, row.area or "-", row.source, topics))
+    widths = [max(len(r[i]) for r in table) for i in range(5)]
+    for r in table:
+        print("  ".join(c.ljust(w) for c, w in zip(r[:5], widths, strict=True)) + "  " + r[5])
+    by_source = {
+        s: sum(1 for r in rows if r.source == s) for s in ("yaml", "zigbee2mqtt", "homeassistant")
+    }
+    summary = ", ".join(f"{n} {s}" for s, n in by_source.items() if n)
+    print(f"{len(rows)} devices ({summary or 'none'})", file=sys.stderr)
+    for origin, yaml_id in merged.overridden:
+        print(f"replaced by the config's {yaml_id}: imported {origin}", file=sys.stderr)
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from edged.daemon import run_daemon
 
@@ -443,6 +538,7 @@ def main(argv: list[str] | None = None) -> int:
         "run": _cmd_run,
         "check-config": _cmd_check_config,
         "discovery": _cmd_discovery,
+        "devices": _cmd_devices,
         "parse": _cmd_parse,
         "eval": _cmd_eval,
         "train": _cmd_train,

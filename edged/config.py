@@ -395,6 +395,71 @@ class MetricsConfig(_Model):
 # --- end of discovery and metrics ----------------------------------------------------
 
 
+# --- importing devices from Zigbee2MQTT and Home Assistant discovery (edged.home.importer)
+
+
+class Zigbee2mqttImport(_Model):
+    """Read `<base_topic>/bridge/devices` (retained, published by Zigbee2MQTT)."""
+
+    base_topic: str = "zigbee2mqtt"
+
+    @field_validator("base_topic")
+    @classmethod
+    def _topic(cls, v: str) -> str:
+        return _check_publish_topic(v)
+
+
+class HomeAssistantImport(_Model):
+    """Read `<prefix>/<component>/[<node_id>/]<object_id>/config` (retained
+    Home Assistant MQTT discovery configs)."""
+
+    prefix: str = "homeassistant"
+
+    @field_validator("prefix")
+    @classmethod
+    def _topic(cls, v: str) -> str:
+        return _check_publish_topic(v)
+
+
+class ImportConfig(_Model):
+    """Devices learnt from the broker instead of typed in (docs/integrations.md).
+    Off unless a source is given; `devices:` written by hand win over imported ones."""
+
+    zigbee2mqtt: Zigbee2mqttImport | None = None
+    homeassistant: HomeAssistantImport | None = None
+    # An imported device's friendly name, IEEE address or unique_id -> an area
+    # (id, name or alias; undeclared ones are created). Wins over the rest.
+    areas: dict[str, str] = Field(default_factory=dict)
+    # The retained messages are taken as complete once this long passes
+    # without another one (at start-up, and in `edged devices`).
+    settle_s: float = Field(default=0.5, gt=0, le=30)
+    # ... but never waited for longer than this.
+    settle_max_s: float = Field(default=5.0, gt=0, le=120)
+
+    @field_validator("zigbee2mqtt", "homeassistant", mode="before")
+    @classmethod
+    def _empty_is_default(cls, v: Any) -> Any:
+        # `zigbee2mqtt:` with nothing after it (YAML null) or `true` means "on, defaults".
+        return {} if v is None or v is True else v
+
+    @property
+    def enabled(self) -> bool:
+        return self.zigbee2mqtt is not None or self.homeassistant is not None
+
+    def subscriptions(self) -> list[str]:
+        topics = []
+        if self.zigbee2mqtt is not None:
+            topics.append(f"{self.zigbee2mqtt.base_topic}/bridge/devices")
+        if self.homeassistant is not None:
+            prefix = self.homeassistant.prefix
+            # With and without the optional <node_id> level.
+            topics += [f"{prefix}/+/+/config", f"{prefix}/+/+/+/config"]
+        return topics
+
+
+# --- end of importing ----------------------------------------------------------------
+
+
 class TopicsConfig(_Model):
     utterance: list[Annotated[str, AfterValidator(_check_filter)]] = Field(
         default_factory=lambda: ["edged/utterance", "edged/+/utterance"], min_length=1
@@ -814,6 +879,9 @@ class CustomIntentConfig(_Model):
 
 
 class Config(_Model):
+    # `import_=` in Python, `import:` in the file.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     topics: TopicsConfig = Field(default_factory=TopicsConfig)
     nlu: NluConfig = Field(default_factory=NluConfig)
@@ -821,6 +889,8 @@ class Config(_Model):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    # `import:` in the file (a Python keyword, hence the alias).
+    import_: ImportConfig = Field(default_factory=ImportConfig, alias="import")
     floors: list[FloorConfig] = Field(default_factory=list)
     areas: list[AreaConfig] = Field(default_factory=list)
     devices: list[DeviceConfig] = Field(default_factory=list)
@@ -986,6 +1056,9 @@ def _all_field_names() -> set[str]:
         HermesConfig,
         DiscoveryConfig,
         MetricsConfig,
+        ImportConfig,
+        Zigbee2mqttImport,
+        HomeAssistantImport,
         NluConfig,
         PolicyConfig,
         LimitsConfig,
@@ -995,7 +1068,7 @@ def _all_field_names() -> set[str]:
         DeviceOptions,
         TemplateSpec,
     ]
-    return {name for m in models for name in m.model_fields}
+    return {f.alias or name for m in models for name, f in m.model_fields.items()}
 
 
 def format_loc(loc: tuple[int | str, ...]) -> str:

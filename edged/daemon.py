@@ -40,6 +40,7 @@ from edged.discovery import HaState, announce_messages, is_birth, state_message
 from edged.engine import Engine, Outcome, custom_intent_problems
 from edged.hermes import QUERY_TOPIC as HERMES_QUERY_TOPIC
 from edged.hermes import decode_query
+from edged.home.importer import ImportState, apply_message, build_home, is_import_topic
 from edged.journal import Journal
 from edged.messages import InboundError, Limits, Utterance, decode_inbound
 from edged.metrics import Metrics, MetricsUnavailable, load_metrics, log_result
@@ -54,6 +55,10 @@ EXIT_MODEL = 3
 PIPELINE_DEPTH = 32
 # Utterances parsed at once, at most (and not more than the cores allow).
 PARSE_WORKERS = 2
+# A burst of import messages (a bridge re-announcing everything) is one rebuild.
+REBUILD_DELAY_S = 0.2
+# Sections a reload cannot change in a running daemon (connection, model, ...).
+RESTART_ONLY = ("mqtt", "topics", "nlu", "limits", "discovery", "metrics", "import_", "state_dir")
 
 
 @dataclass
@@ -247,6 +252,7 @@ class Daemon:
         engine: Engine,
         journal: Journal | None = None,
         metrics: Metrics | None = None,
+        config_path: Path | None = None,
     ) -> None:
         self.cfg = cfg
         self.metrics = metrics
@@ -285,6 +291,19 @@ class Daemon:
         self._understanding: dict[asyncio.Future[Outcome], Future[Parse | None]] = {}
         self._last_delivery: asyncio.Task[None] | None = None
         self._pipeline_slots = asyncio.Semaphore(PIPELINE_DEPTH)
+        # The home: the YAML (re-read on SIGHUP) plus what the broker says
+        # (`import:`), swapped into the engine between utterances.
+        self.config_path = config_path
+        self.home_cfg = cfg
+        self.imports = ImportState()
+        self._import_logged: set[str] = set()
+        self._import_last = 0.0
+        self._import_count = 0  # messages taken in, so a rebuild knows it is behind
+        self._home_lock = asyncio.Lock()
+        self._home_ready = asyncio.Event()
+        if not cfg.import_.enabled:
+            self._home_ready.set()
+        self._rebuild: asyncio.Task[None] | None = None
 
     # -- MQTT ------------------------------------------------------------
     def _client_for(self) -> aiomqtt.Client:
@@ -379,6 +398,9 @@ class Daemon:
                 log.warning("%s", problem)
             link.ack(message.mid, message.qos)
             return
+        if self.cfg.import_.enabled and is_import_topic(self.cfg.import_, topic):
+            self._take_import(link, message)
+            return
         self.stats.received += 1
         payload = bytes(message.payload)
         if self.cfg.discovery.enabled and topic == self.cfg.discovery.birth_topic:
@@ -449,6 +471,7 @@ class Daemon:
         the event loop publishes the ones before (the engine thread and the
         event loop then overlap on two cores). Acks still go out in arrival
         order, each only after its own message was answered."""
+        await self._home_ready.wait()  # the imported devices, at start-up
         while True:
             inbound = await self.inbox.get()
             handed_over = False
@@ -599,6 +622,123 @@ class Daemon:
         if self.on_outcome is not None:
             await self.on_outcome(outcome)
 
+    # -- the home: imported from the broker, reloaded on SIGHUP (edged.home.importer)
+    async def _import_home(self, client: aiomqtt.Client) -> None:
+        """Subscribe to the import topics and wait until their retained
+        messages stop coming (`import.settle_s`), so the first utterance
+        already finds the imported devices. Never a shared subscription:
+        every instance needs the whole home."""
+        loop = asyncio.get_running_loop()
+        icfg = self.cfg.import_
+        started = self._import_last = loop.time()
+        for topic in icfg.subscriptions():
+            await client.subscribe(topic, qos=1)
+        if self._home_ready.is_set():
+            return  # a reconnect: what comes again is a live update
+        while True:
+            now = loop.time()
+            if now - self._import_last >= icfg.settle_s or now - started >= icfg.settle_max_s:
+                break
+            await asyncio.sleep(0.05)
+        count = self._import_count
+        await self._swap_home()
+        self._home_ready.set()
+        if self._import_count != count:
+            self._schedule_rebuild()
+
+    def _take_import(self, link: _Link, message: mqtt.MQTTMessage) -> None:
+        # Acked at once: a retained config comes again with every subscribe.
+        link.ack(message.mid, message.qos)
+        self._import_last = asyncio.get_running_loop().time()
+        self.imports, problems = apply_message(
+            self.imports, self.cfg.import_, message.topic, bytes(message.payload)
+        )
+        for problem in problems:
+            # Once each: a bad retained message comes back on every reconnect.
+            if problem not in self._import_logged and len(self._import_logged) < 10000:
+                self._import_logged.add(problem)
+                log.warning("import: %s", problem)
+        self._import_count += 1
+        if self._home_ready.is_set():
+            self._schedule_rebuild()
+
+    def _schedule_rebuild(self) -> None:
+        if self._rebuild is None or self._rebuild.done():
+            self._rebuild = asyncio.create_task(self._rebuild_home(), name="edged-import")
+
+    async def _rebuild_home(self) -> None:
+        """Rebuild until the home reflects every import message taken in."""
+        built = -1
+        while built != self._import_count:
+            await asyncio.sleep(REBUILD_DELAY_S)
+            built = self._import_count
+            try:
+                await self._swap_home()
+            except Exception:
+                log.exception("import: could not rebuild the home; the previous one stays")
+                return
+
+    async def _swap_home(self, base: Config | None = None) -> None:
+        """Build the home from `base` (default: the config in use) and the
+        imports as they are now, off the event loop, then hand it to the
+        engine on the engine thread: between two utterances, never inside
+        one. Raises (and changes nothing) when it cannot be built."""
+        async with self._home_lock:
+            base = base or self.home_cfg
+            imports = self.imports
+            merged, home = await asyncio.to_thread(build_home, base, imports.devices())
+            await asyncio.get_running_loop().run_in_executor(
+                self.pool, self.engine.replace_home, merged.config, home
+            )
+            self.home_cfg = base
+        imported = sum(1 for row in merged.listing if row.source != "yaml")
+        log.info(
+            "home: %d devices (%d imported, %d imported ones replaced by devices in the config)",
+            len(merged.listing),
+            imported,
+            len(merged.overridden),
+        )
+
+    async def reload(self) -> bool:
+        """SIGHUP: read the config file again and serve its home, policy and
+        custom intents from the next utterance on; what is queued or in
+        flight, the journal and the connection stay. A config that does not
+        load is refused with one log line and the old one keeps serving."""
+        if self.config_path is None:
+            log.warning("reload: no configuration file to read again")
+            return False
+        try:
+            new = await asyncio.to_thread(load_config, self.config_path)
+        except ConfigError as e:
+            log.error(
+                "reload refused, still serving the previous configuration: %s",
+                " ".join(str(e).split()),
+            )
+            return False
+        kept = [k for k in RESTART_ONLY if getattr(new, k) != getattr(self.cfg, k)]
+        if kept:
+            log.warning(
+                "reload: %s changed, which takes a restart; keeping the running values",
+                ", ".join("import" if k == "import_" else k for k in kept),
+            )
+            new = new.model_copy(update={k: getattr(self.cfg, k) for k in kept})
+        try:
+            await self._swap_home(new)
+        except Exception as e:
+            log.error("reload refused, still serving the previous configuration: %s", e)
+            return False
+        for problem in custom_intent_problems(new, self.engine.model):
+            log.warning("%s", problem)
+        self.notifier.status(f"reloaded {self.config_path}")
+        log.info("reloaded %s", self.config_path)
+        return True
+
+    async def _reload_quietly(self) -> None:
+        try:
+            await self.reload()
+        except Exception:
+            log.exception("reload failed; the previous configuration stays")
+
     # -- observability: logs, metrics, Home Assistant (edged.metrics, edged.discovery)
     async def _observe(self, outcome: Outcome, publish_ms: float) -> None:
         log_result(log, outcome.result, publish_ms)
@@ -637,6 +777,8 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, self.stopping.set)
+        with contextlib.suppress(NotImplementedError):  # systemctl reload edged
+            loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self._reload_quietly()))
         self.notifier.ready()
         worker = asyncio.create_task(self._worker(), name="edged-worker")
         ticker = asyncio.create_task(self._ticker(), name="edged-ticker")
@@ -672,6 +814,8 @@ class Daemon:
         finally:
             worker.cancel()
             ticker.cancel()
+            if self._rebuild is not None:
+                self._rebuild.cancel()
             self._cancel_deliveries()
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.parse_pool.shutdown(wait=False, cancel_futures=True)
@@ -701,6 +845,8 @@ class Daemon:
             early, link.early = link.early, []
             for message in early:
                 self._take(link, message)
+            if self.cfg.import_.enabled:
+                await self._import_home(client)
             # Subscribe before saying online: a hub that waits for `online` and
             # then speaks must find edged listening.
             for topic in subscription_topics(self.cfg):
@@ -809,7 +955,7 @@ def run_daemon(config_path: Path) -> int:
     for problem in custom_intent_problems(cfg, engine.model):
         log.warning("%s", problem)
     journal = Journal.open_default(cfg)
-    daemon = Daemon(cfg, engine, journal, metrics)
+    daemon = Daemon(cfg, engine, journal, metrics, config_path=config_path)
     try:
         import uvloop
 

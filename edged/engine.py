@@ -113,6 +113,28 @@ class Engine:
             model.warm_up()
         return cls(cfg, model, Home.from_config(cfg))
 
+    def replace_home(self, cfg: Config, home: Home) -> None:
+        """Serve `cfg` and `home` from the next utterance on (a reload, or
+        devices imported from the broker). Call it where `handle` runs (the
+        daemon's engine thread), so it falls between two utterances and
+        never inside one. "it" keeps pointing at devices that still exist
+        (resolve skips the others); a confirmation still waiting is dropped
+        when a device it would move is gone or changed, since the "yes"
+        was asked about the device as it was."""
+        old = self.home
+        self.cfg = cfg
+        self.home = home
+        self.context.ttl_s = cfg.policy.context_ttl_s
+
+        def unchanged(pending: Pending) -> bool:
+            return all(
+                home.devices.get(a.device_id) == old.devices.get(a.device_id)
+                for a in pending.actions
+                if a.op != CUSTOM_OP
+            )
+
+        self.pending.keep_only(unchanged)
+
     def _topic_for(self, item: Utterance | InboundError) -> str:
         return item.reply_to or self.cfg.topics.result
 

@@ -16,7 +16,7 @@ request from that site replaces (drops) what was pending there, so a later
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
@@ -112,6 +112,14 @@ class PendingConfirmations:
 
     def discard(self, site: str | None) -> None:
         self._by_site.pop(site, None)
+
+    def keep_only(self, keep: Callable[[Pending], bool]) -> list[str | None]:
+        """Drop the entries `keep` rejects (the home changed under them);
+        returns their sites."""
+        gone = [s for s, p in self._by_site.items() if not keep(p)]
+        for site in gone:
+            del self._by_site[site]
+        return gone
 
     def has(self, site: str | None, now: float) -> bool:
         pending = self._by_site.get(site)
