@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -465,19 +466,29 @@ async def fetch_imports(cfg: Any) -> tuple[Any, list[str]]:
             await client.subscribe(topic, qos=1)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + icfg.settle_max_s
-        messages = aiter(client.messages)
-        while True:
-            wait = min(icfg.settle_s, deadline - loop.time())
-            if wait <= 0:
-                break
-            try:
-                message = await asyncio.wait_for(anext(messages), timeout=wait)
-            except TimeoutError:
-                break
-            state, found = apply_message(
-                state, icfg, str(message.topic), bytes(message.payload or b"")
-            )
-            problems += [p for p in found if p not in problems]
+        inbox: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
+
+        async def read() -> None:
+            async for message in client.messages:
+                inbox.put_nowait(message)
+
+        reader = asyncio.create_task(read())
+        try:
+            while True:
+                wait = min(icfg.settle_s, deadline - loop.time())
+                if wait <= 0:
+                    break
+                try:
+                    message = await asyncio.wait_for(inbox.get(), timeout=wait)
+                except TimeoutError:
+                    break
+                payload = message.payload if isinstance(message.payload, bytes) else b""
+                state, found = apply_message(state, icfg, str(message.topic), payload)
+                problems += [p for p in found if p not in problems]
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
     return state, problems
 
 
@@ -491,7 +502,8 @@ def _cmd_devices(args: argparse.Namespace) -> int:
     cfg = load_config_or_report(args.config)
     if cfg is None:
         return 2
-    state, problems = ImportState(), list[str]()
+    state = ImportState()
+    problems: list[str] = []
     if cfg.import_.enabled:
         try:
             state, problems = asyncio.run(fetch_imports(cfg))
@@ -499,7 +511,7 @@ def _cmd_devices(args: argparse.Namespace) -> int:
             print(f"edged devices: {cfg.mqtt.host}:{cfg.mqtt.port}: {e}", file=sys.stderr)
             return 1
     for problem in problems:
-        print(f"skipped: {problem}", file=sys.stderr)
+        print(f"import: {problem}", file=sys.stderr)
     merged = merge_home(cfg, state.devices())
     rows = merged.listing
     if args.json:

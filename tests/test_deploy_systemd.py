@@ -65,6 +65,8 @@ def test_unit_runs_the_daemon_as_a_notify_service() -> None:
     d = _directives(UNIT.read_text())
     assert d["ExecStart"] == [f"{SHIPPED_EXEC} run --config /etc/edged/config.yaml"]
     assert d["Type"] == ["notify"]
+    # systemctl reload edged: SIGHUP, which the daemon takes as "read the config again".
+    assert d["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
     assert d["NotifyAccess"] == ["main"]
     assert d["WatchdogSec"] == ["30"]
     assert d["Restart"] == ["on-failure"]
