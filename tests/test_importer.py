@@ -425,9 +425,11 @@ import_areas_placeholder: null
     # suggested_area matching a configured area by name: no second living room.
     assert home.device("sofa_strip").area == "living_room"
     assert sum(1 for a in home.areas.values() if a.name == "Living Room") == 1
+    # An area another device suggested (the desk lamp's office) counts too.
+    assert home.device("office_fan").area == "office"
     # Nothing to place it by: it still works by name.
-    assert home.device("office_fan").area is None
-    assert home.match_device("office fan").found == home.device("office_fan")
+    assert home.device("garage_door_opener").area is None
+    assert home.match_device("garage door opener").found == home.device("garage_door_opener")
 
 
 def test_ids_stay_unique_across_sources() -> None:

@@ -883,22 +883,23 @@ def _topic_keys(d: DeviceConfig) -> set[str]:
     return keys
 
 
-def _area_for(
-    item: Imported, mapping: Mapping[str, str], configured: list[tuple[str, str]]
-) -> str | None:
-    """The area reference for an imported device: `import.areas` (by
-    friendly name, IEEE address or unique_id), the source's own suggestion,
-    else a configured area whose name starts the device's name."""
+def _named_area(item: Imported, mapping: Mapping[str, str]) -> str | None:
+    """The area an imported device is given: `import.areas` (by friendly
+    name, IEEE address or unique_id), else its source's own suggestion."""
     for key in item.lookup:
         ref = mapping.get(key)
         if ref is None:
             ref = next((v for k, v in mapping.items() if name_key(k) == name_key(key)), None)
         if ref is not None:
             return ref
-    if item.device.area:
-        return item.device.area
-    words = name_key(item.device.name)
-    for phrase, area_id in configured:  # longest first: "living room" before "living"
+    return item.device.area or None
+
+
+def _area_in_name(name: str, known: list[tuple[str, str]]) -> str | None:
+    """A known area whose name starts the device's ("Kitchen Ceiling" ->
+    kitchen); `known` is longest first, so "living room" wins over "living"."""
+    words = name_key(name)
+    for phrase, area_id in known:
         if words == phrase or words.startswith(phrase + " "):
             return area_id
     return None
@@ -913,7 +914,6 @@ def merge_home(cfg: Config, imported: Iterable[Imported]) -> MergedHome:
     index: dict[str, str] = {
         name_key(w): a.id for a in areas for w in (a.id, a.display_name, *a.aliases)
     }
-    configured = sorted(index.items(), key=lambda kv: -len(kv[0]))
     yaml_ids = {d.id for d in cfg.devices}
     yaml_topics: dict[str, str] = {}
     for d in cfg.devices:
@@ -936,6 +936,7 @@ def merge_home(cfg: Config, imported: Iterable[Imported]) -> MergedHome:
     devices = list(cfg.devices)
     overridden: list[tuple[str, str]] = []
     mapping = cfg.import_.areas
+    kept: list[tuple[Imported, str, str | None]] = []
     for item in imported:
         d = item.device
         keys = _topic_keys(d)
@@ -959,15 +960,23 @@ def merge_home(cfg: Config, imported: Iterable[Imported]) -> MergedHome:
             ident, n = f"{d.id}_{n}", n + 1
         taken.add(ident)
         area_id = None
-        ref = _area_for(item, mapping, configured)
+        ref = _named_area(item, mapping)
         if ref is not None:
             area_id = index.get(name_key(ref))
             if area_id is None and slugify(ref):
                 area_id = slugify(ref)
                 areas.append(AreaConfig(id=area_id, name=" ".join(ref.split())))
                 index[name_key(ref)] = index[name_key(area_id)] = area_id
-        dev = d.model_copy(update={"id": ident, "area": area_id})
-        devices.append(dev)
+        kept.append((item, ident, area_id))
+    # Then the rest by name, against every area now known (configured, or
+    # named by another device: "Hallway Plug" joins the hallway a Home
+    # Assistant device suggested).
+    known = sorted(index.items(), key=lambda kv: -len(kv[0]))
+    for item, ident, area_id in kept:
+        d = item.device
+        if area_id is None:
+            area_id = _area_in_name(d.name, known)
+        devices.append(d.model_copy(update={"id": ident, "area": area_id}))
         listing.append(
             Listed(
                 ident,
