@@ -13,6 +13,7 @@ structure is the same, the numbers mean nothing.
   4. RSS after start and after 10,000 utterances    bench/memory.py
   5. hassil vs edged at 25, 100 and 300 devices     bench/hassil_compare.py
   6. the shipped model on ../shared/bench-data      bench/accuracy.py
+  7. a 300-device home imported from the broker    bench/import_home.py
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ for p in (str(REPO), str(BENCH)):
 import accuracy  # noqa: E402
 import e2e  # noqa: E402
 import hassil_compare  # noqa: E402
+import import_home  # noqa: E402
 import memory  # noqa: E402
 import nlu_latency  # noqa: E402
 import throughput  # noqa: E402
@@ -69,6 +71,8 @@ class Plan:
     compare_repeats: int = 5
     compare_rows: int | None = None
     accuracy_limit: int | None = None
+    import_size: int = 300
+    import_runs: int = 5
 
 
 QUICK = Plan(
@@ -83,6 +87,8 @@ QUICK = Plan(
     compare_repeats=2,
     compare_rows=12,
     accuracy_limit=15,
+    import_size=40,
+    import_runs=1,
 )
 
 
@@ -244,6 +250,23 @@ def run(
     if "note" in results["accuracy_sets"]:
         log("  " + results["accuracy_sets"]["note"])
     done()
+
+    # 7. the home imported from Zigbee2MQTT and Home Assistant discovery
+    if mqtt and e2e.mosquitto_binary() is not None:
+        done = _step(f"import of {plan.import_size} devices from the broker", log)
+        with tempfile.TemporaryDirectory(prefix="edged-bench-import-") as tmp:
+            imp = import_home.run(model_dir, plan.import_size, plan.import_runs, Path(tmp))
+        results["import"] = imp
+        results["import_build_ms"] = imp["build"]["total"]["median_ms"]
+        results["import_startup_s"] = imp["startup"]["import"]["online_s"]
+        results["import_rss_mb"] = imp["startup"]["import"]["rss_mb"]
+        log(
+            f"  {imp['build']['devices']} devices: folded and built in "
+            f"{imp['build']['total']['median_ms']} ms; online after "
+            f"{imp['startup']['import']['online_s']} s (YAML {imp['startup']['yaml']['online_s']} s), "
+            f"RSS {imp['startup']['import']['rss_mb']} MB (YAML {imp['startup']['yaml']['rss_mb']} MB)"
+        )
+        done()
 
     results["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["targets"] = targets_report(results)
@@ -535,6 +558,28 @@ def markdown(r: dict[str, Any]) -> str:
             )
         if acc.get("missing"):
             lines.append(f"\nMissing files: {', '.join(acc['missing'])}")
+    imp = r.get("import")
+    if imp:
+        b, st = imp["build"], imp["startup"]
+        lines += [
+            "",
+            f"## {b['devices']} devices imported from the broker (bench/import_home.py)",
+            "",
+            f"{b['messages']} retained messages (one Zigbee2MQTT `bridge/devices`, the rest Home "
+            f"Assistant discovery configs). Start-up includes `import.settle_s` = {st['settle_s']} s, "
+            "the quiet time edged waits for the retained messages to stop.",
+            "",
+            "| measure | import | same home in YAML |",
+            "|---|---|---|",
+            f"| fold every message + build the home (median of {b['runs']}) | "
+            f"{b['total']['median_ms']} ms (max {b['total']['max_ms']}) | - |",
+            f"| process start -> online (median of {len(st['import']['online_runs_s'])}) | "
+            f"{st['import']['online_s']} s {st['import']['online_runs_s']} | "
+            f"{st['yaml']['online_s']} s {st['yaml']['online_runs_s']} |",
+            f"| process start -> first result | {st['import']['first_result_s']} s | "
+            f"{st['yaml']['first_result_s']} s |",
+            f"| RSS once online | {st['import']['rss_mb']} MB | {st['yaml']['rss_mb']} MB |",
+        ]
     lines += ["", "![latency distributions and accuracy](latency.png)", ""]
     return "\n".join(lines)
 

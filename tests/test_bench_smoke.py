@@ -117,6 +117,7 @@ def test_quick_run_writes_results_with_every_key(tmp_path: Path) -> None:
     keys = ["nlu_p50_ms", "nlu_p99_ms", "model_mb", "machine", "targets", "accuracy_sets"]
     if mqtt:
         keys += ["e2e_p50_ms", "e2e_p99_ms", "throughput_per_s", "rss_mb", "cold_start_s"]
+        keys += ["import_build_ms", "import_startup_s", "import_rss_mb"]
     for key in keys:
         assert results.get(key) is not None, key
     for system in ("hassil", "edged"):
@@ -132,5 +133,8 @@ def test_quick_run_writes_results_with_every_key(tmp_path: Path) -> None:
     assert results["machine"]["cores"] >= 1 and results["machine"]["onnxruntime"]
     assert all(math.isfinite(x) for x in _numbers(results))
     assert "| measure | result | target | met |" in (tmp_path / "results.md").read_text()
+    if mqtt:
+        assert results["import"]["build"]["devices"] == 40
+        assert "imported from the broker" in (tmp_path / "results.md").read_text()
     png = (tmp_path / "latency.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
