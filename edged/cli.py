@@ -510,9 +510,9 @@ def _cmd_devices(args: argparse.Namespace) -> int:
         except aiomqtt.MqttError as e:
             print(f"edged devices: {cfg.mqtt.host}:{cfg.mqtt.port}: {e}", file=sys.stderr)
             return 1
-    for problem in problems:
-        print(f"import: {problem}", file=sys.stderr)
     merged = merge_home(cfg, state.devices())
+    for problem in [*problems, *merged.refused]:
+        print(f"import: {problem}", file=sys.stderr)
     rows = merged.listing
     if args.json:
         for row in rows:

@@ -23,7 +23,7 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -653,14 +653,17 @@ class Daemon:
         self.imports, problems = apply_message(
             self.imports, self.cfg.import_, message.topic, bytes(message.payload)
         )
+        self._log_import_problems(problems)
+        self._import_count += 1
+        if self._home_ready.is_set():
+            self._schedule_rebuild()
+
+    def _log_import_problems(self, problems: Iterable[str]) -> None:
         for problem in problems:
             # Once each: a bad retained message comes back on every reconnect.
             if problem not in self._import_logged and len(self._import_logged) < 10000:
                 self._import_logged.add(problem)
                 log.warning("import: %s", problem)
-        self._import_count += 1
-        if self._home_ready.is_set():
-            self._schedule_rebuild()
 
     def _schedule_rebuild(self) -> None:
         if self._rebuild is None or self._rebuild.done():
@@ -691,6 +694,7 @@ class Daemon:
                 self.pool, self.engine.replace_home, merged.config, home
             )
             self.home_cfg = base
+        self._log_import_problems(merged.refused)
         imported = sum(1 for row in merged.listing if row.source != "yaml")
         log.info(
             "home: %d devices (%d imported, %d imported ones replaced by devices in the config)",

@@ -448,3 +448,27 @@ def test_import_is_off_by_default_and_topics_follow_the_config() -> None:
     assert cfg.import_.subscriptions() == ["z2m/bridge/devices", "ha/+/+/config", "ha/+/+/+/config"]
     state, _ = apply_message(ImportState(), cfg.import_, "z2m/bridge/devices", BRIDGE)
     assert any(d.device.topic == "z2m/kitchen/ceiling" for d in state.devices())
+
+
+def test_a_device_that_would_publish_to_edgeds_own_topics_is_refused() -> None:
+    cfg = parse_config(IMPORT_ONLY)
+    state = ImportState()
+    for name, topic in (
+        ("Loop", "edged/utterance"),
+        ("Site Loop", "edged/kitchen/utterance"),
+        ("Status", "edged/status"),
+        ("Bridge", "zigbee2mqtt/bridge/request/restart"),
+        ("Fine", "homeassistant/switch/fine/set"),
+    ):
+        body = json.dumps({"name": name, "cmd_t": topic, "pl_on": "turn on everything"})
+        state, _ = apply_message(
+            state, cfg.import_, f"homeassistant/switch/{slug(name)}/config", body.encode()
+        )
+    merged = merge_home(cfg, state.devices())
+    assert [row.id for row in merged.listing] == ["fine"]
+    assert len(merged.refused) == 4
+    assert all("is one of edged's own topics" in p for p in merged.refused)
+
+
+def slug(name: str) -> str:
+    return name.lower().replace(" ", "_")

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from paho.mqtt.client import topic_matches_sub
 from pydantic import ValidationError
 
 from edged.config import (
@@ -856,6 +857,8 @@ class MergedHome:
     listing: tuple[Listed, ...]
     # Imported devices a hand-written one replaced: (origin, yaml id).
     overridden: tuple[tuple[str, str], ...] = ()
+    # Imported devices refused, and why (worth a log line each).
+    refused: tuple[str, ...] = ()
 
 
 def command_topics(d: DeviceConfig) -> tuple[str, ...]:
@@ -867,6 +870,27 @@ def command_topics(d: DeviceConfig) -> tuple[str, ...]:
     if d.protocol == "homeassistant":
         return tuple(dict.fromkeys(d.command_topics.values()))
     return tuple(dict.fromkeys(t.topic for t in d.template.values()))
+
+
+def reserved_filters(cfg: Config) -> list[str]:
+    """edged's own topics: an imported device that would publish to one of
+    them (its utterances, results, status, Hermes, the import topics) is
+    refused, so a discovery message cannot make edged talk to itself."""
+    t = cfg.topics
+    out = [*t.utterance, t.result, t.status, "hermes/#", cfg.discovery.state_topic]
+    out.append(cfg.discovery.birth_topic)
+    if cfg.import_.zigbee2mqtt is not None:
+        out.append(f"{cfg.import_.zigbee2mqtt.base_topic}/bridge/#")
+    if cfg.import_.homeassistant is not None:
+        prefix = cfg.import_.homeassistant.prefix
+        out += [f"{prefix}/+/+/config", f"{prefix}/+/+/+/config"]
+    return out
+
+
+def _publishes_to(d: DeviceConfig) -> tuple[str, ...]:
+    if d.protocol == "zigbee2mqtt":
+        return (f"{d.topic}/set", f"{d.topic}/get")
+    return command_topics(d)
 
 
 def _topic_keys(d: DeviceConfig) -> set[str]:
@@ -936,9 +960,20 @@ def merge_home(cfg: Config, imported: Iterable[Imported]) -> MergedHome:
     devices = list(cfg.devices)
     overridden: list[tuple[str, str]] = []
     mapping = cfg.import_.areas
+    reserved = reserved_filters(cfg)
+    refused: list[str] = []
     kept: list[tuple[Imported, str, str | None]] = []
     for item in imported:
         d = item.device
+        clash = next(
+            (t for t in _publishes_to(d) if any(topic_matches_sub(f, t) for f in reserved)),
+            None,
+        )
+        if clash is not None:
+            refused.append(
+                f"{item.origin}: {d.name}: {clash} is one of edged's own topics; skipped"
+            )
+            continue
         keys = _topic_keys(d)
         replaced_by = (
             d.id
@@ -992,7 +1027,7 @@ def merge_home(cfg: Config, imported: Iterable[Imported]) -> MergedHome:
     merged = cfg.model_copy(
         update={"devices": devices, "areas": areas, "floors": list(layout.floors)}
     )
-    return MergedHome(merged, tuple(listing), tuple(overridden))
+    return MergedHome(merged, tuple(listing), tuple(overridden), tuple(refused))
 
 
 def build_home(cfg: Config, imported: Iterable[Imported]) -> tuple[MergedHome, Home]:
