@@ -641,7 +641,10 @@ class Daemon:
                 break
             await asyncio.sleep(0.05)
         count = self._import_count
-        await self._swap_home()
+        try:
+            await self._swap_home()
+        except Exception:
+            log.exception("import: could not build the home; serving the configured devices only")
         self._home_ready.set()
         if self._import_count != count:
             self._schedule_rebuild()
@@ -951,6 +954,10 @@ def run_daemon(config_path: Path) -> int:
             return 1
     from edged.nlu.model import ModelLoadError
 
+    # Until the event loop takes SIGHUP over, a reload must not end the
+    # process (Python's default for SIGHUP); the config was just read anyway.
+    with contextlib.suppress(ValueError):  # not the main thread
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         engine = Engine.from_config(cfg)
     except ModelLoadError as e:
