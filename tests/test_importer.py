@@ -307,9 +307,13 @@ def test_what_edged_cannot_drive_is_skipped() -> None:
     _, problems = full_state()
     assert any("light/broken/config: not JSON" in p for p in problems)
     assert any("schema 'template' is not supported" in p for p in problems)
-    # A button (unknown to edged) and Z2M's diagnostic linkquality sensor are
-    # not devices to talk to, and not worth a log line either.
+    # Z2M's diagnostic linkquality sensor is not a device to talk to, nor
+    # worth a log line; a button is named once as a kind of component.
     assert not any("doorbell" in p or "linkquality" in p for p in problems)
+    assert (
+        "homeassistant component 'button': not a kind of device edged drives; "
+        "its discovery configs are skipped"
+    ) in problems
     home = home_of()
     assert "doorbell_chime" not in home.devices and "mood_light" not in home.devices
 

@@ -546,10 +546,19 @@ def _ha_entity(
     problems: list[str],
 ) -> Imported | None:
     kind = HA_KINDS.get(component)
-    if kind is None or config.get("entity_category") in ("config", "diagnostic"):
-        # A component edged has no use for, or a device's settings and
-        # housekeeping (Zigbee2MQTT announces link quality, power-on
-        # behaviour, ...): not a problem, just not a device to talk to.
+    if config.get("entity_category") in ("config", "diagnostic"):
+        # A device's settings and housekeeping (Zigbee2MQTT announces link
+        # quality, power-on behaviour, ...): not a device to talk to.
+        return None
+    if kind is None:
+        # Said once per component, not per entity: a home has hundreds of
+        # buttons, numbers and selects.
+        problems.append(
+            _problem(
+                f"homeassistant component {component!r}",
+                "not a kind of device edged drives; its discovery configs are skipped",
+            )
+        )
         return None
     name, area = _ha_name(config, object_id)
     unique = config.get("unique_id") if isinstance(config.get("unique_id"), str) else None
