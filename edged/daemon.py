@@ -653,10 +653,13 @@ class Daemon:
         # Acked at once: a retained config comes again with every subscribe.
         link.ack(message.mid, message.qos)
         self._import_last = asyncio.get_running_loop().time()
+        before = self.imports
         self.imports, problems = apply_message(
-            self.imports, self.cfg.import_, message.topic, bytes(message.payload)
+            before, self.cfg.import_, message.topic, bytes(message.payload)
         )
         self._log_import_problems(problems)
+        if self.imports is before:
+            return  # nothing changed (a bridge announcing everything again)
         self._import_count += 1
         if self._home_ready.is_set():
             self._schedule_rebuild()

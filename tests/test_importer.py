@@ -476,3 +476,15 @@ def test_a_device_that_would_publish_to_edgeds_own_topics_is_refused() -> None:
 
 def slug(name: str) -> str:
     return name.lower().replace(" ", "_")
+
+
+def test_the_same_announcement_again_changes_nothing() -> None:
+    cfg = parse_config(IMPORT_ONLY)
+    state, _ = apply_message(ImportState(), cfg.import_, "zigbee2mqtt/bridge/devices", BRIDGE)
+    again, _ = apply_message(state, cfg.import_, "zigbee2mqtt/bridge/devices", BRIDGE)
+    assert again is state
+    topic = "homeassistant/switch/coffee/config"
+    state, _ = apply_message(state, cfg.import_, topic, _payload(topic))
+    assert apply_message(state, cfg.import_, topic, _payload(topic))[0] is state
+    changed = json.dumps({**DISCOVERY[topic], "name": "Espresso Machine"}).encode()  # type: ignore[dict-item]
+    assert apply_message(state, cfg.import_, topic, changed)[0] is not state

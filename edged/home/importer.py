@@ -810,11 +810,14 @@ def apply_message(
     state: ImportState, cfg: ImportConfig, topic: str, payload: bytes
 ) -> tuple[ImportState, list[str]]:
     """The state after one message on an import topic, and its problems. A
-    message that cannot be read leaves the state as it was."""
+    message that cannot be read, or says what was known already, returns
+    `state` itself."""
     z2m, ha = cfg.zigbee2mqtt, cfg.homeassistant
     if z2m is not None and topic == f"{z2m.base_topic}/bridge/devices":
         devices, problems = parse_bridge_devices(payload, z2m.base_topic)
-        if devices is None:
+        if devices is None or tuple(devices) == state.zigbee2mqtt:
+            # Unreadable, or the same list again: the state object itself is
+            # returned, so the caller sees nothing changed.
             return state, problems
         return ImportState(tuple(devices), state.homeassistant), problems
     if ha is not None:
@@ -822,6 +825,8 @@ def apply_message(
         if found is None:
             return state, problems
         devices = found
+        if tuple(devices) == state.homeassistant.get(topic, ()):
+            return state, problems  # announced again, unchanged
         by_topic = dict(state.homeassistant)
         if devices:
             by_topic[topic] = tuple(devices)
