@@ -198,7 +198,7 @@ def _gate_like(name: str) -> bool:
 
 
 def _features(expose: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    """A specific expose's features by name (composites flattened one level)."""
+    """A specific expose's features by name (its direct features only)."""
     out: dict[str, Mapping[str, Any]] = {}
     for f in expose.get("features") or ():
         if isinstance(f, dict) and isinstance(f.get("name"), str):
