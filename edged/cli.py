@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -452,9 +453,14 @@ async def fetch_imports(cfg: Any) -> tuple[Any, list[str]]:
 
     m, icfg = cfg.mqtt, cfg.import_
     state, problems = ImportState(), []
+    # paho logs an ERROR when the socket closes under its read loop at the
+    # disconnect below; a real failure raises MqttError, which is reported.
+    quiet = logging.getLogger("edged.devices.mqtt")
+    quiet.setLevel(logging.CRITICAL)
     async with aiomqtt.Client(
         m.host,
         m.port,
+        logger=quiet,
         username=m.username,
         password=m.password.get_secret_value() if m.password else None,
         identifier=f"{m.client_id}-devices-{os.getpid()}",
