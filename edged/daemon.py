@@ -725,13 +725,17 @@ class Daemon:
                 " ".join(str(e).split()),
             )
             return False
-        kept = [k for k in RESTART_ONLY if getattr(new, k) != getattr(self.cfg, k)]
+        # import.areas only places devices: it reloads; the import sources do not.
+        running = self.cfg.model_copy(
+            update={"import_": self.cfg.import_.model_copy(update={"areas": new.import_.areas})}
+        )
+        kept = [k for k in RESTART_ONLY if getattr(new, k) != getattr(running, k)]
         if kept:
             log.warning(
                 "reload: %s changed, which takes a restart; keeping the running values",
                 ", ".join("import" if k == "import_" else k for k in kept),
             )
-            new = new.model_copy(update={k: getattr(self.cfg, k) for k in kept})
+            new = new.model_copy(update={k: getattr(running, k) for k in kept})
         try:
             await self._swap_home(new)
         except Exception as e:

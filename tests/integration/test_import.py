@@ -325,6 +325,8 @@ def test_sighup_reloads_a_good_config_and_refuses_a_bad_one(
         # A good config: the new device serves from the next utterance on;
         # what was sent around the reload is all answered, nothing twice.
         cfg["devices"] = [*OVERRIDE["devices"], FISH]
+        # import.areas reloads too (the import sources themselves take a restart).
+        cfg["import"] = {**IMPORT, "areas": {"Office Fan": "kitchen"}}
         d.path.write_text(yaml.safe_dump(cfg))
         ids = [f"rl-burst-{i}" for i in range(30)]
         for i, rid in enumerate(ids):
@@ -337,6 +339,9 @@ def test_sighup_reloads_a_good_config_and_refuses_a_bad_one(
         result = say(p, "turn on the fish tank", "rl-1")
         assert result["status"] == "executed", result
         assert commands(p, "cmnd/fishtank/POWER") == ["ON"]
+        fan = say(p, "turn on the kitchen fan", "rl-fan")
+        assert [a["device"] for a in fan["actions"]] == ["office_fan"], fan
+        assert "takes a restart" not in d.output()
         # The journal stayed: a repeated request id is still a duplicate.
         p.publish("edged/utterance", json.dumps({"text": "turn on the fish tank", "id": "rl-1"}))
         time.sleep(0.5)
