@@ -700,6 +700,9 @@ class Daemon:
                 self.pool, self.engine.replace_home, merged.config, home
             )
             self.home_cfg = base
+            # The state store is fed here on the event loop: swapped here too.
+            subscribe, drop = self.engine.state.replace_home(home)
+            await self._follow_state_topics(subscribe, drop)
         self._log_import_problems(merged.refused)
         imported = sum(1 for row in merged.listing if row.source != "yaml")
         log.info(
@@ -708,6 +711,22 @@ class Daemon:
             imported,
             len(merged.overridden),
         )
+
+    async def _follow_state_topics(self, subscribe: list[str], drop: list[str]) -> None:
+        """Listen to the state topics of devices the new home added, and no
+        longer to those of devices it dropped (QoS 0, never shared, as
+        `state_subscriptions`). Not connected: the next session subscribes."""
+        link = self._link
+        if link is None or not (subscribe or drop):
+            return
+        batch = STATE_SUBSCRIBE_BATCH
+        try:
+            for i in range(0, len(subscribe), batch):
+                await link.client.subscribe([(t, 0) for t in subscribe[i : i + batch]])
+            for i in range(0, len(drop), batch):
+                await link.client.unsubscribe(drop[i : i + batch])
+        except aiomqtt.MqttError as e:
+            log.warning("state topics of the new home: %s (subscribed on reconnecting)", e)
 
     async def reload(self) -> bool:
         """SIGHUP: read the config file again and serve its home, policy and

@@ -244,7 +244,9 @@ def test_default_schema_light_with_its_own_payloads_and_scale() -> None:
     home = home_of()
     strip = home.device("sofa_strip")
     assert strip.area == "living_room"  # device.suggested_area
-    assert strip.ops == {"on", "off", "brightness"}
+    # query: answered from what it reports on its state_topic.
+    assert strip.ops == {"on", "off", "brightness", "query"}
+    assert strip.state_topic == "home/sofa_strip/state"
     assert one(home, "sofa_strip", "on") == ("home/sofa_strip/set", "on")
     # brightness_scale 100: the percentage as is, on its own topic.
     assert one(home, "sofa_strip", "brightness", brightness=40) == (
@@ -296,10 +298,12 @@ def test_device_based_discovery_yields_each_component() -> None:
     assert by_id["porch_motion"].state_topic == "home/porch/motion"
 
 
-def test_sensors_are_known_by_name_and_take_no_command() -> None:
+def test_sensors_are_known_by_name_and_answer_from_their_state_topic() -> None:
     home = home_of()
     sensor = home.device("garden_temperature")
-    assert sensor.kind == "sensor" and not sensor.ops
+    assert sensor.kind == "sensor" and sensor.ops == {"query"}
+    assert sensor.state_topic == "home/garden/temperature"
+    assert sensor.device_class == "temperature"
     assert home.match_device("garden temperature").found == sensor
 
 
@@ -488,3 +492,42 @@ def test_the_same_announcement_again_changes_nothing() -> None:
     assert apply_message(state, cfg.import_, topic, _payload(topic))[0] is state
     changed = json.dumps({**DISCOVERY[topic], "name": "Espresso Machine"}).encode()  # type: ignore[dict-item]
     assert apply_message(state, cfg.import_, topic, changed)[0] is not state
+
+
+def test_state_topics_come_from_the_discovery_config() -> None:
+    home = home_of()
+    # Zigbee2MQTT: the preset's own state topic; a property of its own is a path.
+    assert home.device("kitchen_switch_l2").state_topic == "zigbee2mqtt/Kitchen Switch"
+    assert home.device("kitchen_switch_l2").state_path == "state_l2"
+    assert home.device("office_fan").state_path == "fan_state"
+    # Home Assistant: state_topic, and a climate's mode_state_topic.
+    assert home.device("coffee_maker").state_topic == "stat/coffee/POWER"
+    assert home.device("hall_thermostat").state_topic == "home/hall/thermostat/mode"
+    assert home.device("porch_motion").state_topic == "home/porch/motion"
+
+
+@pytest.mark.parametrize(
+    ("template", "topic", "path"),
+    [
+        (None, "t/state", None),
+        ("{{ value_json.temperature }}", "t/state", "temperature"),
+        ("{{value_json.sensors[0].value}}", "t/state", "sensors.0.value"),
+        ("{{ value_json.temp | round(1) }}", None, None),
+        ("{% if value == '1' %}on{% endif %}", None, None),
+    ],
+)
+def test_a_value_template_is_read_only_when_it_is_a_plain_path(
+    template: str | None, topic: str | None, path: str | None
+) -> None:
+    config = {"name": "Thing Temperature", "stat_t": "t/state", "dev_cla": "temperature"}
+    if template is not None:
+        config["val_tpl"] = template
+    found, problems = parse_discovery(
+        "homeassistant/sensor/thing/config", json.dumps(config).encode(), "homeassistant"
+    )
+    if topic is None:
+        # A sensor whose value edged cannot read is of no use: named and skipped.
+        assert found == [] and "value_template edged cannot read" in problems[0]
+        return
+    assert found is not None
+    assert (found[0].device.state_topic, found[0].device.state_path) == (topic, path)

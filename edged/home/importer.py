@@ -65,6 +65,8 @@ ABBREVIATIONS: Mapping[str, str] = MappingProxyType(
         "cmd_t": "command_topic",
         "cmd_tpl": "command_template",
         "cmps": "components",
+        "curr_temp_t": "current_temperature_topic",
+        "curr_temp_tpl": "current_temperature_template",
         "dev": "device",
         "dev_cla": "device_class",
         "ent_cat": "entity_category",
@@ -76,6 +78,7 @@ ABBREVIATIONS: Mapping[str, str] = MappingProxyType(
         "mode_cmd_t": "mode_command_topic",
         "mode_cmd_tpl": "mode_command_template",
         "mode_stat_t": "mode_state_topic",
+        "mode_stat_tpl": "mode_state_template",
         "modes": "modes",
         "name": "name",
         "o": "origin",
@@ -95,6 +98,7 @@ ABBREVIATIONS: Mapping[str, str] = MappingProxyType(
         "pos_clsd": "position_closed",
         "pos_open": "position_open",
         "pos_t": "position_topic",
+        "pos_tpl": "position_template",
         "rgb_cmd_t": "rgb_command_topic",
         "rgb_cmd_tpl": "rgb_command_template",
         "set_pos_t": "set_position_topic",
@@ -102,11 +106,14 @@ ABBREVIATIONS: Mapping[str, str] = MappingProxyType(
         "spd_rng_max": "speed_range_max",
         "spd_rng_min": "speed_range_min",
         "stat_t": "state_topic",
+        "stat_val_tpl": "state_value_template",
         "sup_clrm": "supported_color_modes",
         "temp_cmd_t": "temperature_command_topic",
         "temp_cmd_tpl": "temperature_command_template",
         "temp_stat_t": "temperature_state_topic",
+        "temp_stat_tpl": "temperature_state_template",
         "uniq_id": "unique_id",
+        "val_tpl": "value_template",
     }
 )
 DEVICE_ABBREVIATIONS: Mapping[str, str] = MappingProxyType(
@@ -250,6 +257,9 @@ def _z2m_specific(
                 op: {"topic": f"{topic}/set", "payload": json.dumps({prop: "{state}"})}
                 for op in ("on", "off", "toggle")
             },
+            # ... and it reports that property on the device's topic.
+            state_topic=topic,
+            state_path=prop,
         )
         if kind == "light":
             d["options"] = {"dimmable": False, "color": False, "color_temp": False}
@@ -584,11 +594,57 @@ def _ha_entity(
     if isinstance(built, str):
         problems.append(_problem(topic, f"{name}: {built}; skipped"))
         return None
+    built.update(_ha_state_fields(kind, config, built["protocol"]))
+    if kind == "sensor" and not (built.get("state_topic") or built.get("state_topics")):
+        problems.append(_problem(topic, f"{name}: a value_template edged cannot read; skipped"))
+        return None
     _mark_gates(built)
     dc = _device(built, f"{topic} ({name})", problems)
     if dc is None:
         return None
     return Imported("homeassistant", origin, dc, lookup, state_topic=state_topic)
+
+
+_VALUE_JSON_RE = re.compile(r"\{\{\s*value_json((?:\.[A-Za-z_]\w*|\[\d+\])+)\s*\}\}")
+
+
+def _state_path(template: Any) -> str | bool | None:
+    """A value template as a state_path: None without one, the path for the
+    plain `{{ value_json.a.b }}`, False for any other Jinja (not read)."""
+    if template is None:
+        return None
+    m = _VALUE_JSON_RE.fullmatch(template.strip()) if isinstance(template, str) else None
+    if m is None:
+        return False
+    return re.sub(r"\[(\d+)\]", r".\1", m.group(1)).lstrip(".")
+
+
+def _ha_state_fields(kind: str, config: Mapping[str, Any], protocol: str) -> dict[str, Any]:
+    """Where the device reports its state (edged.home.state reads it), as
+    far as the discovery config says so plainly: a value template other
+    than `{{ value_json.x }}` leaves that topic out."""
+    out: dict[str, Any] = {}
+    main, template = "state_topic", config.get("value_template", config.get("state_value_template"))
+    if kind == "climate":
+        main, template = "mode_state_topic", config.get("mode_state_template")
+    topic, path = _text(config, main), _state_path(template)
+    if topic is not None and path is not False:
+        out["state_topic"] = topic
+        if path is not None:
+            out["state_path"] = path
+    if protocol == "homeassistant":  # only its preset reads one topic per value
+        groups = {}
+        for group, key, tpl in (
+            ("position", "position_topic", "position_template"),
+            ("temperature", "temperature_state_topic", "temperature_state_template"),
+            ("current_temperature", "current_temperature_topic", "current_temperature_template"),
+        ):
+            t = _text(config, key)
+            if t is not None and not config.get(tpl):
+                groups[group] = t
+        if groups:
+            out["state_topics"] = groups
+    return out
 
 
 def _tpl(topic: str | None, payload: str) -> dict[str, str] | None:

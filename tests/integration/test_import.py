@@ -133,6 +133,35 @@ def test_an_imported_lock_asks_before_unlocking(imported: DaemonProcess, probe: 
     say(probe, "no", "imp-4b", site="hallway")
 
 
+@pytest.mark.parametrize(
+    ("topic", "payload", "text", "device", "value"),
+    [
+        ("stat/coffee/POWER", "OFF", "is the coffee maker on", "coffee_maker", "off"),
+        (
+            "zigbee2mqtt/Living Room Lamp",
+            '{"state": "ON", "brightness": 254}',
+            "is the living room lamp on",
+            "living_room_lamp",
+            "on",
+        ),
+    ],
+)
+def test_state_from_the_imported_state_topic(
+    imported: DaemonProcess,
+    probe: Probe,
+    topic: str,
+    payload: str,
+    text: str,
+    device: str,
+    value: str,
+) -> None:
+    probe.publish(topic, payload)
+    time.sleep(0.3)
+    r = say(probe, text, f"state-{device}")
+    assert r["status"] == "executed", r
+    assert r["state"]["device"] == device and r["state"]["value"] == value
+
+
 def test_bad_messages_on_import_topics_are_logged_once_and_skipped(
     imported: DaemonProcess, probe: Probe
 ) -> None:
@@ -183,6 +212,12 @@ def test_a_rename_on_the_bridge_while_running_loses_nothing(
             time.sleep(0.2)
         assert result["status"] == "executed", result
         assert commands(probe, "zigbee2mqtt/kitchen/pendant/set") == ['{"state":"ON"}']
+        # The renamed device's state topic is listened to from now on.
+        probe.publish("zigbee2mqtt/kitchen/pendant", '{"state": "OFF"}')
+        time.sleep(0.3)
+        asked = say(probe, "is the kitchen pendant on", "ren-state")
+        assert asked["state"]["device"] == "kitchen_pendant", asked
+        assert asked["state"]["value"] == "off"
         before = len([m for m in probe.messages if m.topic == "zigbee2mqtt/kitchen/ceiling/set"])
         old = say(probe, "turn on the kitchen ceiling", "ren-old")
         assert old["status"] != "executed" or all(
