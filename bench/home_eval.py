@@ -19,10 +19,15 @@ bench/utterances.jsonl's rows ({"text", "group", "intent", "targets"}) are
 read too: chatter is a remark, the rest commands judged by intent and targets.
 
 An utterance acts when its result is executed or waits for a "yes" with
-device actions. Counted: a command is right when it acts on exactly the
+device actions; a question answered from device state (the result's `state`
+/ `states`) counts as op "query" on those devices. A command that names the
+right device but cannot run because a relative op needs a value the device
+never reported ("I don't know the volume of the TV") is counted apart, as
+waiting for state: no state is fed here. Counted: a command is right when it acts on exactly the
 expected devices with the expected op; a wrong-device action is any action on
-a device a command did not name; a remark acted on is any action at all on a
-remark or an unknown name.
+a device a command did not name; a remark acted on is any device command on
+a remark or an unknown name (a state query, which changes no device, is
+counted apart).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import json
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +64,9 @@ class CaseResult:
     right: bool
     wrong_device: bool
     acted_on_remark: bool
+    queried: bool = False
+    # The right device named, no action: its state is needed and unknown.
+    waits_for_state: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,9 +112,13 @@ class Report:
             "commands": n,
             "commands_right": self.commands_right,
             "commands_right_pct": round(100.0 * self.commands_right / n, 2) if n else None,
+            # Right device, nothing done: a relative op on a device that has
+            # not reported (or cannot report) the value it starts from.
+            "commands_waiting_for_state": sum(r.waits_for_state for r in self.commands),
             "wrong_device_actions": len(self.wrong_device),
             "remarks": len(remarks),
             "remarks_acted_on": sum(r.acted_on_remark for r in remarks),
+            "remarks_queried": sum(r.queried for r in remarks),
             "unknown_names": len(unknown),
             "unknown_acted_on": sum(r.acted_on_remark for r in unknown),
             "unknown_answered": sum(r.right for r in unknown),
@@ -138,21 +150,47 @@ def read_cases(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def judge(case: dict[str, Any], outcome: Any) -> CaseResult:
+def _answered(result: Any) -> list[str]:
+    """Devices a question was answered about from state (edged.home.state):
+    the result's `state` / `states`, known value or not."""
+    answers = [result.state] if result.state else list(result.states or ())
+    return [a["device"] for a in answers if isinstance(a, dict) and "device" in a]
+
+
+def _waits_for_state(result: Any, names: Sequence[str]) -> bool:
+    """No action because a relative op needs a value the device never
+    reported ("I don't know the volume of the TV, so I can't turn it up"):
+    edged's honest answer for a device that cannot report, not a miss of
+    understanding. Judged by the sentence, which names the device."""
+    error = result.error or ""
+    return any(
+        error.startswith((f"I don't know the volume of the {n}", f"I don't know what the {n} is"))
+        for n in names
+    )
+
+
+def judge(case: dict[str, Any], outcome: Any, names: Mapping[str, str] | None = None) -> CaseResult:
     r = outcome.result
     acting = r.status in ACTING
     actions = [(a.device, a.op) for a in r.actions] if acting else []
+    # A question answered from state moves nothing: it counts as op "query".
+    answered = [] if actions else _answered(r)
+    actions = actions or [(d, "query") for d in answered]
+    # A state query changes no device: on a remark it is reported, not "acted".
+    queried = bool(actions) and all(op == "query" for _, op in actions)
     devices = {d for d, _ in actions}
     expect = case["expect"]
-    right = wrong_device = acted_on_remark = False
+    right = wrong_device = acted_on_remark = waits = False
     if expect == "act":
         wanted = set(case["targets"])
         op_ok = "op" not in case or all(op == case["op"] for _, op in actions)
         intent_ok = "intent" not in case or r.intent == case["intent"]
         right = bool(actions) and devices == wanted and op_ok and intent_ok
         wrong_device = bool(devices - wanted)
+        if not actions and names is not None:
+            waits = _waits_for_state(r, [names[d] for d in wanted if d in names])
     else:
-        acted_on_remark = bool(actions)
+        acted_on_remark = bool(actions) and not queried
         # An unknown name is answered when nothing acts and the result says why.
         right = not actions and (expect == "none" or bool(r.error))
     return CaseResult(
@@ -165,6 +203,8 @@ def judge(case: dict[str, Any], outcome: Any) -> CaseResult:
         right,
         wrong_device,
         acted_on_remark,
+        queried and expect != "act",
+        waits,
     )
 
 
@@ -182,7 +222,8 @@ def evaluate(engine: Any, cases: Iterable[dict[str, Any]], *, start: float | Non
             engine.context.forget(site)
         engine.pending.discard(site)
         utt = Utterance(case["text"], uuid.uuid4().hex, site, None, None, "home-eval", now, True)
-        report.results.append(judge(case, engine.handle(utt, now)))
+        names = {d.id: d.name for d in engine.home.devices.values()}
+        report.results.append(judge(case, engine.handle(utt, now), names))
     return report
 
 
@@ -218,7 +259,15 @@ def _print_misses(results: Sequence[CaseResult]) -> None:
     for r in results:
         if r.right:
             continue
-        flag = "WRONG DEVICE " if r.wrong_device else "ACTED " if r.acted_on_remark else ""
+        flag = (
+            "WRONG DEVICE "
+            if r.wrong_device
+            else "ACTED "
+            if r.acted_on_remark
+            else "QUERIED "
+            if r.queried
+            else ""
+        )
         print(f"  {flag}{json.dumps(r.to_dict())}")
 
 
@@ -242,9 +291,11 @@ def main() -> None:
     else:
         print(f"home {args.config}, cases {cases}")
         print(
-            f"commands right {s['commands_right']}/{s['commands']} ({s['commands_right_pct']} %), "
+            f"commands right {s['commands_right']}/{s['commands']} ({s['commands_right_pct']} %; "
+            f"{s['commands_waiting_for_state']} more named the right device and wait for its state), "
             f"wrong-device actions {s['wrong_device_actions']}, "
-            f"remarks acted on {s['remarks_acted_on']}/{s['remarks']}, "
+            f"remarks acted on {s['remarks_acted_on']}/{s['remarks']} "
+            f"(state queries {s['remarks_queried']}), "
             f"unknown names acted on {s['unknown_acted_on']}/{s['unknown_names']} "
             f"(answered {s['unknown_answered']})"
         )

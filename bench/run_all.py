@@ -14,6 +14,8 @@ structure is the same, the numbers mean nothing.
   5. hassil vs edged at 25, 100 and 300 devices     bench/hassil_compare.py
   6. the shipped model on ../shared/bench-data      bench/accuracy.py
   7. a 300-device home imported from the broker    bench/import_home.py
+  8. the gazetteer at 25, 100 and 300 devices, and
+     the held-out home and the bench home           bench/gazetteer.py, bench/home_eval.py
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ for p in (str(REPO), str(BENCH)):
 
 import accuracy  # noqa: E402
 import e2e  # noqa: E402
+import gazetteer  # noqa: E402
 import hassil_compare  # noqa: E402
+import home_eval  # noqa: E402
 import import_home  # noqa: E402
 import memory  # noqa: E402
 import nlu_latency  # noqa: E402
@@ -73,6 +77,7 @@ class Plan:
     accuracy_limit: int | None = None
     import_size: int = 300
     import_runs: int = 5
+    gazetteer_runs: int = 5
 
 
 QUICK = Plan(
@@ -89,6 +94,7 @@ QUICK = Plan(
     accuracy_limit=15,
     import_size=40,
     import_runs=1,
+    gazetteer_runs=1,
 )
 
 
@@ -267,6 +273,29 @@ def run(
             f"RSS {imp['startup']['import']['rss_mb']} MB (YAML {imp['startup']['yaml']['rss_mb']} MB)"
         )
         done()
+
+    # 8. the home as evidence: the gazetteer's cost, and the two homes' cases
+    done = _step(f"gazetteer at {', '.join(map(str, plan.sizes))} devices; the homes' cases", log)
+    results["gazetteer"] = gazetteer.run(plan.sizes, plan.gazetteer_runs)
+    for size, g in results["gazetteer"].items():
+        log(
+            f"  {size} devices: cold p50/p99 {g['cold']['p50_ms']}/{g['cold']['p99_ms']} ms, "
+            f"warm {g['warm']['p50_ms']}/{g['warm']['p99_ms']} ms"
+        )
+    results["homes"] = {}
+    for label, config, cases in (
+        ("plain_home", str(home_eval.PLAIN_HOME), home_eval.PLAIN_CASES),
+        ("bench_home", "bench", BENCH / "utterances.jsonl"),
+    ):
+        engine = home_eval.build_engine(config, model)
+        summary = home_eval.evaluate(engine, home_eval.read_cases(cases)).summary()
+        results["homes"][label] = summary
+        log(
+            f"  {label}: commands right {summary['commands_right']}/{summary['commands']}, "
+            f"wrong-device {summary['wrong_device_actions']}, "
+            f"remarks acted on {summary['remarks_acted_on']}/{summary['remarks']}"
+        )
+    done()
 
     results["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["targets"] = targets_report(results)
@@ -536,6 +565,32 @@ def markdown(r: dict[str, Any]) -> str:
                 f"| {size} | {system} | {x['p50_ms']} | {x['p99_ms']} | {x['accuracy']:.3f} | "
                 f"{_fmt(g.get('canonical'))} | {_fmt(g.get('paraphrase'))} | {_fmt(g.get('asr'))} | "
                 f"{x['false_accepts']}/{x['n_by_group']['chatter']} |"
+            )
+    if "gazetteer" in r:
+        lines += [
+            "",
+            "## The home as evidence",
+            "",
+            "`Gazetteer.find` per utterance (bench/gazetteer.py): cold = each distinct word "
+            "met for the first time in the run, warm = the daemon's steady state.",
+            "",
+            "| devices | build ms | cold p50 / p99 ms | warm p50 / p99 ms |",
+            "|---|---|---|---|",
+        ]
+        for size, g in r["gazetteer"].items():
+            lines.append(
+                f"| {size} | {g['build_ms']} | {g['cold']['p50_ms']} / {g['cold']['p99_ms']} "
+                f"| {g['warm']['p50_ms']} / {g['warm']['p99_ms']} |"
+            )
+        lines += [
+            "",
+            "| home (bench/home_eval.py) | commands right | wrong-device actions | remarks acted on |",
+            "|---|---|---|---|",
+        ]
+        for label, h in r.get("homes", {}).items():
+            lines.append(
+                f"| {label} | {h['commands_right']}/{h['commands']} ({h['commands_right_pct']} %) "
+                f"| {h['wrong_device_actions']} | {h['remarks_acted_on']}/{h['remarks']} |"
             )
     acc = r.get("accuracy_sets", {})
     lines += ["", "## The shipped model on public sets (../shared/bench-data)", ""]

@@ -181,6 +181,9 @@ DEFAULT_SENSITIVE_OPS: Mapping[str, tuple[Op, ...]] = MappingProxyType(
 )
 
 ID_PATTERN = r"^[a-z0-9_]+$"
+# A device id may also be a Home Assistant entity id, as users have them:
+# `light.kitchen_ceiling` (domain, a dot, object id).
+DEVICE_ID_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]+)?$"
 _ID_RE = re.compile(ID_PATTERN)
 _SHARE_GROUP_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -542,6 +545,11 @@ class PolicyConfig(_Model):
         default_factory=lambda: {k: list(v) for k, v in DEFAULT_SENSITIVE_OPS.items()}
     )
     sensitive_action: Literal["confirm", "refuse"] = "confirm"
+    # Sensitive devices (locks, garage doors, gates, alarms: anything with a
+    # sensitive op) are only acted on when the parse is at least this sure,
+    # for every op on them, locking included; and a device named only in
+    # part or misheard ("coffee" for the Coffee Maker) needs it too.
+    sensitive_floor: float = Field(default=0.9, ge=0.0, le=1.0)
 
     @field_validator("sensitive_ops")
     @classmethod
@@ -683,7 +691,7 @@ class TemplateSpec(_Model):
 
 
 class DeviceConfig(_Model):
-    id: str = Field(pattern=ID_PATTERN)
+    id: str = Field(pattern=DEVICE_ID_PATTERN)
     name: str = Field(min_length=1)
     aliases: list[str] = Field(default_factory=list)
     area: str | None = None  # an area id, name or alias
@@ -1102,6 +1110,8 @@ def _describe(err: Mapping[str, Any], root: yaml.Node | None) -> str:
         msg = "required field is missing"
     elif kind == "string_pattern_mismatch":
         msg = f"must be lower-case letters, digits and _{got}"
+        if loc[:1] == ("devices",):
+            msg += " (or a Home Assistant entity id such as light.kitchen_ceiling)"
     elif kind in ("value_error", "assertion_error"):
         msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
         # Cross-field checks name the sub-field at the start of their message.

@@ -204,7 +204,13 @@ class Engine:
         else:
             snapshot = self.state.snapshot()
             resolution = resolve_targets(
-                parse, self.home, item.site, self.context, now=now, state=snapshot
+                parse,
+                self.home,
+                item.site,
+                self.context,
+                now=now,
+                state=snapshot,
+                sure=self.cfg.policy.sensitive_floor,
             )
             t_resolve = time.perf_counter()
             decision = apply_policy(

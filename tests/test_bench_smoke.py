@@ -130,6 +130,13 @@ def test_quick_run_writes_results_with_every_key(tmp_path: Path) -> None:
                     key,
                 )
             assert 0.0 <= r["accuracy"] <= 1.0
+    for size in ("25", "100", "300"):
+        g = results["gazetteer"][size]
+        assert g["warm"]["p50_ms"] > 0 and g["cold"]["p99_ms"] > 0 and g["devices"] == int(size)
+    assert results["gazetteer"]["300 diverse"]["vocabulary"] > 300
+    for home in ("plain_home", "bench_home"):
+        assert results["homes"][home]["commands"] > 100
+    assert "## The home as evidence" in (tmp_path / "results.md").read_text()
     assert results["machine"]["cores"] >= 1 and results["machine"]["onnxruntime"]
     assert all(math.isfinite(x) for x in _numbers(results))
     assert "| measure | result | target | met |" in (tmp_path / "results.md").read_text()

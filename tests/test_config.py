@@ -227,6 +227,16 @@ def test_bad_id() -> None:
     )
 
 
+def test_home_assistant_entity_ids_are_device_ids() -> None:
+    cfg = parse_config(device_yaml(id="switch.kitchen_plug"))
+    assert [d.id for d in cfg.devices] == ["switch.kitchen_plug"]
+    assert "switch.kitchen_plug" in Home.from_config(cfg).devices
+    # One dot, between two id words; areas and floors keep plain ids.
+    for bad in ("light.", ".plug", "light.kitchen.plug", "Light.Plug"):
+        assert "Home Assistant entity id" in error_of(device_yaml(id=bad)), bad
+    assert "areas[0].id: must be lower-case letters" in error_of("areas: [{id: a.b}]\n")
+
+
 def test_duplicate_ids() -> None:
     text = (
         device_yaml()

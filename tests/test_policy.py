@@ -243,3 +243,41 @@ def test_pending_store_housekeeping() -> None:
     decide("unlock the front door", [UNLOCK], pending=pending, site="b", now=10.0)
     assert pending.expire(now=25.0) == ["a"]
     assert not pending.has("a", 25.0) and pending.has("b", 25.0)
+
+
+LOCK = Action("front_door", "lock")
+
+
+@pytest.mark.parametrize("action", [LOCK, UNLOCK, Action("garage_door", "close")])
+def test_sensitive_devices_need_the_stricter_floor_for_every_op(action: Action) -> None:
+    # 0.73 passes the floor (0.6) but not policy.sensitive_floor (0.9): a kind
+    # word in chatter ("lock screen wallpaper ideas") locks nothing.
+    assert POLICY.sensitive_floor == 0.9
+    d = decide("lock screen wallpaper ideas", [action], confidence=0.73)
+    assert d.status == "not_recognized" and d.actions == () and d.pending == ()
+    assert "below the floor for" in (d.reason or "")
+    # Above it, the op goes on as before (locking runs, unlocking asks).
+    d = decide("lock the front door", [action], confidence=0.95)
+    assert d.status in ("executed", "needs_confirmation", "refused")
+    assert d.status == "executed" or action != LOCK
+
+
+def test_sensitive_floor_leaves_other_devices_alone() -> None:
+    assert decide("turn on the lamp", [LAMP_ON], confidence=0.7).status == "executed"
+    # One sensitive action in the request holds back all of it.
+    assert decide("x", [LAMP_ON, LOCK], confidence=0.7).status == "not_recognized"
+
+
+def test_sensitive_floor_is_configurable() -> None:
+    loose = POLICY.model_copy(update={"sensitive_floor": 0.7})
+    d = apply_policy(
+        Parse("lock the door", "HassTurnOn", 0.75),
+        Resolution(actions=[LOCK]),
+        DEVICES,
+        loose,
+        now=1000.0,
+        utterance_ts=None,
+        site=None,
+        pending=PendingConfirmations(),
+    )
+    assert d.status == "executed"

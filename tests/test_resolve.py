@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from edged.home.registry import MIN_SCORE, Home, phonetic_key, phrase_score, word_score
+from edged.config import load_config
+from edged.home.registry import (
+    MIN_SCORE,
+    Device,
+    Home,
+    phonetic_key,
+    phrase_score,
+    word_score,
+)
 from edged.home.resolve import Action, Resolution, SiteContext, resolve_targets
 from edged.nlu.types import Parse, Slot
 
@@ -237,14 +246,20 @@ def test_area_heard_as_a_name(home: Home) -> None:
     assert devices(r) == ["garage_light"]
     r = run(home, parse("HassTurnOff", "turn off the hallway", name="hallway"))
     assert devices(r) == ["hallway_light"]
-    r = run(home, parse("HassTurnOn", "open the garage", name="garage", domain=("door", "cover")))
+    r = run(
+        home, parse("HassTurnOn", "open the garage door", name="garage", domain=("door", "cover"))
+    )
     assert r.actions == [Action("garage_door", "open", {})]
 
 
 def test_two_names(home: Home) -> None:
     p = parse("HassTurnOff", "turn off the desk lamp and the office fan", name="desk lamp")
+    at = p.text.index("office fan")
     p = Parse(
-        p.text, p.intent, p.confidence, (*p.slots, Slot("name", "office fan", 0, 0, "office fan"))
+        p.text,
+        p.intent,
+        p.confidence,
+        (*p.slots, Slot("name", "office fan", at, at + len("office fan"), "office fan")),
     )
     assert devices(run(home, p)) == ["office_desk_lamp", "office_fan"]
 
@@ -285,9 +300,13 @@ def test_it_refers_to_what_the_site_touched(home: Home) -> None:
     ctx.remember("kitchen", KITCHEN_LIGHTS, now=1000.0)
     them = parse("EdgedLightDim", "dim them", name="them")
     assert devices(run(home, them, site="kitchen", context=ctx, now=1100.0)) == KITCHEN_LIGHTS
-    # No target at all works the same way.
-    off = parse("HassTurnOff", "turn off")
-    assert devices(run(home, off, site="kitchen", context=ctx, now=1100.0)) == KITCHEN_LIGHTS
+    # A bare follow-up ("brighter") may too, but no target at all with a
+    # switch word alone ("turn off", "on") never acts through context.
+    brighter = parse("EdgedLightBrighten", "brighter")
+    assert devices(run(home, brighter, site="kitchen", context=ctx, now=1100.0)) == KITCHEN_LIGHTS
+    for text in ("turn off", "off", "on"):
+        r = run(home, parse("HassTurnOff", text), site="kitchen", context=ctx, now=1100.0)
+        assert r.reason == "no_target" and r.actions == [], text
     # Another site has its own context.
     assert run(home, them, site="bedroom", context=ctx, now=1100.0).reason == "no_target"
     # And it expires.
@@ -306,7 +325,10 @@ def test_no_target_acts_only_when_the_words_say_switch(home: Home) -> None:
     # Said with a switch word, the same guesses stand.
     r = run(home, parse("HassTurnOff", "all off"), site="kitchen", context=ctx, now=1010.0)
     assert set(KITCHEN_LIGHTS) < set(devices(r))
+    # ... but never what was touched last: that needs "it"/"them".
     r = run(home, parse("HassTurnOff", "and off again"), site="kitchen", context=ctx, now=1010.0)
+    assert r.reason == "no_target" and r.actions == []
+    r = run(home, parse("HassTurnOff", "turn them off"), site="kitchen", context=ctx, now=1010.0)
     assert devices(r) == KITCHEN_LIGHTS
 
 
@@ -588,3 +610,187 @@ def test_area_and_kind_that_are_a_device_name(kinds_home: Home) -> None:
     text = "turn on the guest room light"
     p = parse("HassTurnOn", text, area="guest room", domain=("light", "light"))
     assert devices(run(kinds_home, p)) == ["guest_light"]
+
+
+# --- the home as evidence, context on request, sensitive devices (issue 20) ---------
+
+PLAIN_HOME = Path(__file__).resolve().parent / "homes" / "plain_home.yaml"
+
+
+@pytest.fixture(scope="module")
+def plain() -> Home:
+    return Home.from_config(load_config(PLAIN_HOME))
+
+
+def tagged(intent: str, text: str, *spans: tuple[str, str], confidence: float = 0.99) -> Parse:
+    """A parse whose slots are (slot name, words) at their place in `text`."""
+    slots = []
+    for name, words in spans:
+        at = text.index(words)
+        # The decoder gives a kind's canonical domain as its value.
+        value = (
+            {"lights": "light", "lamp": "light"}.get(words, words) if name == "domain" else words
+        )
+        slots.append(Slot(name, words, at, at + len(words), value))
+    return Parse(text, intent, confidence, tuple(slots))
+
+
+@pytest.mark.parametrize(
+    ("p", "device"),
+    [
+        # The longest configured name wins over the model's partial tags.
+        (
+            tagged("HassTurnOff", "turn off the desk lamp", ("name", "desk"), ("domain", "lamp")),
+            "desk_lamp",
+        ),
+        # A device's name the model called a kind or an area is that device.
+        (tagged("HassTurnOn", "power on the computer", ("domain", "computer")), "computer"),
+        (tagged("HassTurnOff", "switch off the aquarium", ("area", "aquarium")), "aquarium"),
+        (tagged("HassTurnOn", "turn on bob", ("area", "bob")), "bob"),
+        # A name the model missed.
+        (tagged("HassTurnOff", "switch off the kettle"), "kettle"),
+        (tagged("HassTurnOn", "turn on the heater", ("domain", "heater")), "heater"),
+    ],
+)
+def test_configured_names_win(plain: Home, p: Parse, device: str) -> None:
+    r = run(plain, p)
+    assert r.ok, r.error
+    assert {a.device_id for a in r.actions} == {device}
+
+
+def test_a_name_with_a_kind_word_never_reaches_another_kind(plain: Home) -> None:
+    for p in (
+        tagged("HassTurnOn", "kitchen lights on", ("name", "kitchen"), ("domain", "lights")),
+        tagged("HassTurnOn", "turn on the kitchen lights", ("name", "kitchen lights")),
+        tagged("HassTurnOn", "lights on in the kitchen", ("name", "kitchen"), ("domain", "lights")),
+    ):
+        assert set(devices(run(plain, p))) == {"kitchen_light", "island_lights"}, p.text
+    p = tagged("HassTurnOn", "turn on the kitchen light", ("name", "kitchen"), ("domain", "light"))
+    assert devices(run(plain, p)) == ["kitchen_light"]
+
+
+def test_context_only_when_asked_for(plain: Home) -> None:
+    ctx = SiteContext(ttl_s=120)
+    ctx.remember(None, ["coffee_maker"], now=1000.0)
+    # A name the home lacks: said so, never the last device.
+    for p in (
+        tagged("HassTurnOff", "switch off the toaster"),
+        tagged("HassTurnOff", "switch off the toaster", ("name", "toaster")),
+    ):
+        r = run(plain, p, context=ctx, now=1010.0)
+        assert r.actions == [] and r.reason == "unknown_name", p.text
+        assert r.error == "I don't know a device called 'toaster'"
+    # One or two words with no device word never act through context.
+    for text in ("on", "off", "turn on", "switch off"):
+        intent = "HassTurnOn" if "on" in text.split() else "HassTurnOff"
+        r = run(plain, tagged(intent, text), context=ctx, now=1010.0)
+        assert r.actions == [] and r.reason == "no_target", text
+    # "it"/"them", or a bare follow-up, may.
+    r = run(plain, tagged("HassTurnOff", "turn it off"), context=ctx, now=1010.0)
+    assert devices(r) == ["coffee_maker"]
+    ctx.remember(None, ["floor_lamp"], now=1000.0)
+    for text in ("brighter", "a bit brighter", "make it brighter"):
+        r = run(plain, tagged("EdgedLightBrighten", text), context=ctx, now=1010.0)
+        assert devices(r) == ["floor_lamp"], text
+    # A follow-up that names something else is not a follow-up.
+    r = run(
+        plain, tagged("EdgedLightBrighten", "make the toaster brighter"), context=ctx, now=1010.0
+    )
+    assert r.actions == [] and r.reason == "unknown_name"
+
+
+def test_sensitive_devices_only_on_purpose(plain: Home) -> None:
+    ctx = SiteContext(ttl_s=120)
+    ctx.remember(None, ["front_door", "hall_light"], now=1000.0)
+    # Not through context: "it" after the front door leaves the door alone.
+    r = run(plain, tagged("HassTurnOff", "turn them off"), context=ctx, now=1010.0)
+    assert devices(r) == ["hall_light"]
+    ctx.remember(None, ["front_door"], now=1000.0)
+    for text in ("lock it", "turn it on"):
+        r = run(plain, tagged("HassTurnOn", text), context=ctx, now=1010.0)
+        assert r.actions == [], text
+    assert "say the Front Door by name" in (r.error or "")
+    # Not through an area's group.
+    r = run(plain, tagged("HassTurnOff", "turn off the hallway", ("area", "hallway")))
+    assert "front_door" not in devices(r) and "alarm" not in devices(r)
+    # Not by a kind word that is the verb of chatter.
+    for text in ("lock and key", "lock screen settings"):
+        r = run(plain, tagged("HassTurnOn", text, ("domain", "lock")))
+        assert r.actions == [], text
+    # By name or kind on purpose, yes (the confidence floor is the policy's).
+    r = run(plain, tagged("HassTurnOn", "lock the front door", ("name", "front door")))
+    assert r.actions == [Action("front_door", "lock", {})]
+    text = "please lock the lock"
+    at = text.rindex("lock")
+    p = Parse(text, "HassTurnOn", 0.99, (Slot("domain", "lock", at, at + 4, "lock"),))
+    assert run(plain, p).actions == [Action("front_door", "lock", {})]
+
+
+def test_a_name_said_in_part_needs_a_sure_parse(plain: Home) -> None:
+    p = tagged("HassTurnOn", "switch to decaf coffee", ("name", "coffee"), confidence=0.85)
+    r = run(plain, p)
+    assert r.actions == [] and "did you mean the Coffee Maker" in (r.error or "")
+    sure = tagged("HassTurnOn", "turn on the coffee", ("name", "coffee"), confidence=0.97)
+    assert devices(run(plain, sure)) == ["coffee_maker"]
+    # The whole name is enough at any confidence above the floor.
+    p = tagged("HassTurnOn", "turn on the coffee maker", ("name", "coffee maker"), confidence=0.7)
+    assert devices(run(plain, p)) == ["coffee_maker"]
+
+
+def test_a_place_alone_switches_only_when_the_words_say_so(plain: Home) -> None:
+    for text in ("i'm in the garden", "make the office warmer"):
+        p = tagged("HassTurnOn", text, ("area", text.split()[-1] if "garden" in text else "office"))
+        r = run(plain, p)
+        assert r.actions == [] and r.reason == "no_target", text
+    r = run(plain, tagged("HassTurnOn", "turn on the garden", ("area", "garden")))
+    assert devices(r) == ["garden_light"]
+
+
+def test_a_name_said_with_its_kind_word() -> None:
+    home = Home(
+        [
+            Device(
+                "shed",
+                "Shed",
+                "cover",
+                "zigbee2mqtt",
+                device_class="door",
+                ops=frozenset({"open", "close"}),
+            ),
+            Device("porch", "Porch", "light", "tasmota", ops=frozenset({"on", "off"})),
+        ],
+        [],
+    )
+    r = run(home, tagged("HassTurnOff", "close the shed door", ("name", "shed door")))
+    assert r.actions == [Action("shed", "close", {})]
+    r = run(home, tagged("HassTurnOn", "porch light on", ("name", "porch light")))
+    assert devices(r) == ["porch"]
+    # ... and never a device of another kind: the Porch is not a door.
+    r = run(home, tagged("HassTurnOff", "close the porch door", ("name", "porch door")))
+    assert r.actions == [] and r.reason == "unknown_name"
+
+
+def test_it_with_words_the_home_does_not_explain(plain: Home) -> None:
+    ctx = SiteContext(ttl_s=120)
+    ctx.remember(None, ["floor_lamp"], now=1000.0)
+    for text in ("is it on sale", "it's too late to turn on"):
+        r = run(plain, tagged("HassTurnOn", text), context=ctx, now=1010.0)
+        assert r.actions == [], text
+    r = run(plain, tagged("HassTurnOn", "turn it on again please"), context=ctx, now=1010.0)
+    assert devices(r) == ["floor_lamp"]
+
+
+def test_a_state_reported_is_not_a_command(plain: Home) -> None:
+    for text in ("the desk lamp is on", "the lights were off"):
+        r = run(plain, tagged("HassTurnOn", text, ("name", text.split()[1])))
+        assert r.actions == [] and r.reason == "no_target", text
+    r = run(plain, tagged("HassTurnOff", "make sure the heater is off", ("name", "heater")))
+    assert devices(r) == ["heater"]
+
+
+def test_a_sensitive_kind_said_as_a_noun(plain: Home) -> None:
+    text = "lock all the doors"
+    p = Parse(text, "HassTurnOn", 0.99, (Slot("domain", "lock", 0, 4, "lock"),))
+    assert run(plain, p).actions == [Action("front_door", "lock", {})]
+    p = Parse("lock everything", "HassTurnOn", 0.99, (Slot("domain", "lock", 0, 4, "lock"),))
+    assert run(plain, p).actions == []

@@ -239,7 +239,8 @@ def apply_policy(
     None = no timestamp, not checked) is dropped; a bare yes/no answers the
     site's pending confirmation; HassNevermind cancels it; below the
     confidence floor is not recognised; a resolution error is an error;
-    sensitive ops ask for confirmation or are refused per device; the rest
+    an action on a sensitive device (lock, garage door, gate, alarm) below
+    policy.sensitive_floor is not recognised, whatever the op; sensitive ops ask for confirmation or are refused per device; the rest
     executes. `devices` is Home.devices.
     """
     early = check_utterance(
@@ -258,6 +259,15 @@ def apply_policy(
         return Decision("error", reason=resolution.error)
     if not resolution.actions:
         return Decision("error", reason="nothing to do")
+    unsure = [a for a in resolution.actions if _is_sensitive_device(a, devices)]
+    if unsure and parse.confidence < policy.sensitive_floor:
+        # A kind word in chatter ("lock screen ...") must not reach a lock:
+        # sensitive devices need a parse above the stricter floor, every op.
+        return Decision(
+            "not_recognized",
+            reason=f"confidence {parse.confidence:.2f} below the floor for "
+            f"{_describe(unsure, devices)} ({policy.sensitive_floor:g}); say it again",
+        )
 
     sensitive = [a for a in resolution.actions if _is_sensitive(a, devices)]
     if not sensitive:
@@ -276,6 +286,11 @@ def apply_policy(
 def _refused(action: Action, devices: Mapping[str, Device]) -> bool:
     device = devices.get(action.device_id)
     return device is None or device.sensitive_action == "refuse"
+
+
+def _is_sensitive_device(action: Action, devices: Mapping[str, Device]) -> bool:
+    device = devices.get(action.device_id)
+    return device is None or device.sensitive
 
 
 def _is_sensitive(action: Action, devices: Mapping[str, Device]) -> bool:

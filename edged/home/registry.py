@@ -76,6 +76,12 @@ class Device:
     def can(self, op: str) -> bool:
         return op in self.ops
 
+    @property
+    def sensitive(self) -> bool:
+        """A lock, garage door, gate, alarm (anything with a sensitive op): only
+        ever targeted on purpose, by its name or kind (see resolve and policy)."""
+        return bool(self.sensitive_ops)
+
     @classmethod
     def from_config(
         cls,
@@ -185,6 +191,9 @@ def normalise_words(text: str) -> tuple[str, ...]:
     return tuple(singular(_NUMBERS.get(w, w)) for w in words if w not in _STOPWORDS)
 
 
+_VOICING = str.maketrans("bdgv", "ptkf")
+
+
 # Pure, and called for every word pair of every match (379k calls for 204
 # utterances at 300 devices): memoised, resolve 17.7 -> 2.4 ms.
 @functools.lru_cache(maxsize=65536)
@@ -213,6 +222,9 @@ def phonetic_key(word: str) -> str:
     w = re.sub(r"g(?=[eiy])", "j", w)
     if not w:
         return ""
+    # Voiced and voiceless twins ("lamb"/"lamp", "bet"/"bed") are what a
+    # recogniser swaps most; Soundex puts them in one class too.
+    w = w.translate(_VOICING)
     head = "a" if w[0] in "aeiouy" else w[0]
     key = head + re.sub(r"[aeiouyhw]", "", w[1:])
     return re.sub(r"(.)\1+", r"\1", key)
@@ -474,6 +486,10 @@ class Home:
         self._by_area: Mapping[str | None, tuple[Device, ...]] = MappingProxyType(
             {a: tuple(ds) for a, ds in by_area.items()}
         )
+        # Built here, once per config; imported here because it reads this module.
+        from edged.home.gazetteer import Gazetteer
+
+        self.gazetteer = Gazetteer(self)
 
     @classmethod
     def from_config(cls, config: Config) -> Home:

@@ -37,8 +37,9 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
+from edged.home.gazetteer import COMMAND_WORDS, NameSpan, sounds_alike, tokens
 from edged.home.protocols import needs_known_value
-from edged.home.registry import Area, Device, Home, normalise_words, singular
+from edged.home.registry import Area, Device, Home, NameMatch, normalise_words, singular
 from edged.home.state import EMPTY_STATE, StateView
 from edged.nlu.types import Parse, Slot
 
@@ -106,6 +107,32 @@ class SiteContext:
 # --- vocabulary --------------------------------------------------------------------
 
 _PRONOUNS = frozenset({"it", "them", "that", "those", "this", "these", "they", "one"})
+# Words that ask for context on their own (as raw words, not only when the
+# model tags them): "turn it off", "switch them on".
+_PRONOUN_WORDS = frozenset({"it", "them", "they"})
+# Intents that adjust what was just done: said bare ("brighter", "a bit
+# more", "louder", "pause") they may act on what the site touched last.
+_FOLLOW_UP_INTENTS = frozenset(
+    {
+        "EdgedLightBrighten",
+        "EdgedLightDim",
+        "HassLightSet",
+        "EdgedVolumeUp",
+        "EdgedVolumeDown",
+        "HassSetVolume",
+        "HassMediaPause",
+        "HassMediaUnpause",
+        "HassMediaNext",
+        "HassMediaPrevious",
+        "HassFanSetSpeed",
+        "HassSetPosition",
+        "HassClimateSetTemperature",
+        "EdgedTemperatureUp",
+        "EdgedTemperatureDown",
+        "HassMediaPlayerMute",
+        "HassMediaPlayerUnmute",
+    }
+)
 _ALL_WORDS = frozenset({"all", "every", "everything", "everywhere", "whole", "house", "home"})
 # On/off/toggle with no device, area or kind word acts on a guess (everything,
 # or what the site touched last). Only when the words themselves say switch:
@@ -114,6 +141,28 @@ _ALL_WORDS = frozenset({"all", "every", "everything", "everywhere", "whole", "ho
 _SWITCH_INTENTS = frozenset({"HassTurnOn", "HassTurnOff", "HassToggle"})
 _SWITCH_WORDS = frozenset(
     {"on", "off", "toggle", "switch", "shut", "kill", "power", "turn", "start", "stop"}
+)
+
+# Words that say an operation. An on/off whose target is a guess (a name
+# only the gazetteer found, an area's implicit group) needs one: "the kettle
+# is boiling" and "i'm in the garden" ask for nothing.
+_SWITCH_OP_WORDS = _SWITCH_WORDS | frozenset(
+    {
+        "lock",
+        "unlock",
+        "open",
+        "close",
+        "arm",
+        "disarm",
+        "enable",
+        "disable",
+        "activate",
+        "deactivate",
+        "raise",
+        "lower",
+        "up",
+        "down",
+    }
 )
 
 # Canonical NLU domains -> configured kinds.
@@ -132,6 +181,10 @@ _DOMAIN_KIND: Mapping[str, str] = MappingProxyType(
         "alarm": "alarm",
         "alarm_control_panel": "alarm",
     }
+)
+# Kind words for what a door or gate may be, when said after a name.
+_DOOR_WORDS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {"door": frozenset({"cover", "lock"}), "gate": frozenset({"cover", "lock"})}
 )
 # Words that end a spoken name and make it a group ("kitchen lights").
 _DOMAIN_WORDS: Mapping[str, str] = MappingProxyType(
@@ -256,6 +309,20 @@ EXACT_NAME_SCORE = 99.0
 DEFAULT_BRIGHTNESS_STEP = 20
 DEFAULT_VOLUME_STEP = 10
 
+# "say the Front Door by name to <verb> it"
+_CANT_OP: Mapping[str, str] = MappingProxyType(
+    {
+        "lock": "lock",
+        "unlock": "unlock",
+        "open": "open",
+        "close": "close",
+        "position": "move",
+        "arm": "arm",
+        "disarm": "disarm",
+        "stop": "stop",
+        "query": "ask about",
+    }
+)
 # "the Kitchen Plug can't <phrase>"
 _CANT: Mapping[str, str] = MappingProxyType(
     {
@@ -448,12 +515,21 @@ def _device_ops(intent: str, kind: str, parse: Parse) -> list[tuple[str, dict[st
 # --- targets -----------------------------------------------------------------------
 
 
+How = Literal["name", "kind", "area", "context", "only"]
+
+
 @dataclass(slots=True)
 class _Targets:
     devices: list[Device]
     # Picked implicitly (area without domain, context): leave sensitive ops out.
     implicit: bool = False
     where: str = ""
+    # How the devices were found. Sensitive devices (locks, garage doors,
+    # gates, alarms) are only targeted by their name or kind ("name", "kind"),
+    # never through an area's group, context or being the only one that fits.
+    how: How = "name"
+    # Found by a name said in part or misheard, not the whole name.
+    partial: bool = False
 
 
 class _Failed(Exception):
@@ -565,16 +641,28 @@ def _name_as_group(
         return None
     if word_kind is None and not place_words:
         return None
+    implicit = kind is None and device_class is None
     return _Targets(
         _group(home, [a.id for a in place], kind, device_class, intent),
-        implicit=kind is None and device_class is None,
+        implicit=implicit,
         where=_place(place),
+        how="area" if implicit else "kind",
     )
 
 
 def _plural_domain(text: str) -> bool:
     raw = re.sub(r"[^a-z0-9 ]+", " ", text.lower()).split()
     return bool(raw) and singular(raw[-1]) != raw[-1] and singular(raw[-1]) in _DOMAIN_WORDS
+
+
+def _kind_fits(device: Device, kind: str, spoken: Sequence[str]) -> bool:
+    """A name said with a kind word ("kitchen lights", "desk fan") names a
+    device of that kind, or one whose own name holds the word (a plug called
+    "Floor Lamp"): never the Kitchen Thermostat for "kitchen lights"."""
+    if device.kind == kind:
+        return True
+    own = {w for p in (device.name, *device.aliases) for w in normalise_words(p)}
+    return any(w in own for w in spoken if w in _DOMAIN_WORDS)
 
 
 def _by_name(
@@ -592,12 +680,43 @@ def _by_name(
         if as_group is not None and len(as_group.devices) > 1:
             return as_group
     m = home.match_device(words, area_ids=area_ids)
+    spoken = normalise_words(words)
+    kind_said = said[0] or (_DOMAIN_WORDS.get(spoken[-1]) if spoken else None)
+    if kind_said is not None and m.items:
+        fitting = [d for d in m.items if _kind_fits(d, kind_said, spoken)]
+        if len(fitting) == 1:
+            m = NameMatch(m.query, "found", (fitting[0],), m.score)
+        elif len(fitting) < len(m.items):
+            m = home.match_device(words, area_ids=area_ids, kind=kind_said)
+    if m.status == "none" and len(spoken) >= 2:
+        # The name said with its kind: "shed door" for a door called Shed,
+        # "porch light" for a light called Porch; a device of that kind only.
+        kinds = _DOOR_WORDS.get(spoken[-1]) or (
+            frozenset({_DOMAIN_WORDS[spoken[-1]]}) if spoken[-1] in _DOMAIN_WORDS else None
+        )
+        if kinds:
+            bare = home.match_device(" ".join(spoken[:-1]), area_ids=area_ids)
+            if bare.found is not None and bare.found.kind in kinds:
+                m = bare
     if m.status == "ambiguous" and areas is None and site_area is not None:
         here = [d for d in m.items if d.area == site_area.id]
         if len(here) == 1:
             return _Targets(here)
+    if (
+        m.found is not None
+        and len(spoken) == 1
+        and m.score < EXACT_NAME_SCORE
+        and not any(
+            sounds_alike(spoken[0], w)
+            for p in (m.found.name, *m.found.aliases)
+            for w in normalise_words(p)
+        )
+    ):
+        # One word spelt like a name but not sounding like it ("theater" for
+        # the Heater): nothing else anchors it, so it is not that device.
+        m = NameMatch(m.query, "none")
     if m.found is not None:
-        return _Targets([m.found])
+        return _Targets([m.found], partial=m.score < EXACT_NAME_SCORE)
     as_group = _name_as_group(words, home, areas, site_area, intent, said)
     if as_group is not None and as_group.devices:
         return as_group
@@ -736,6 +855,108 @@ def _names_no_player(
     )
 
 
+_STATE_RE = re.compile(
+    r"\b(?:is|are|was|were|been|being|it's|that's)\s+(?:on|off|open|closed|locked)\b"
+)
+# Verbs that make "... is on" a command again: "make sure the heater is off".
+_IMPERATIVE_WORDS = (_SWITCH_WORDS - {"on", "off"}) | frozenset(
+    {"make", "put", "set", "keep", "get", "leave", "lock", "unlock", "open", "close"}
+)
+
+
+def _states_not_asks(text: str) -> bool:
+    """ "the desk lamp is on", "the lights were off": a state reported, with
+    no verb that asks for one."""
+    lowered = text.lower()
+    if not _STATE_RE.search(lowered):
+        return False
+    return not set(re.findall(r"[a-z]+", lowered)) & _IMPERATIVE_WORDS
+
+
+def _kind_said_as_noun(parse: Parse, device: Device) -> bool:
+    """A word for the device's kind said after the utterance's first word:
+    "lock all the doors", "close the garage". The verb alone ("lock and
+    key", "lock screen settings") does not say a lock on purpose."""
+    said = tokens(parse.text)[1:]
+    for t in said:
+        if _DOMAIN_WORDS.get(t.word) == device.kind or t.word == device.kind:
+            return True
+        if device.kind in _DOOR_WORDS.get(t.word, ()) or t.word == device.device_class:
+            return True
+    return False
+
+
+def _unexplained_words(parse: Parse, home: Home) -> list[str]:
+    """Content words of the utterance in no slot and not command words."""
+    inside = [(sl.start, sl.end) for sl in parse.slots]
+    return [
+        t.word
+        for t in home.gazetteer.tokens(parse.text)
+        if not any(a <= t.start < b for a, b in inside)
+        and t.word not in COMMAND_WORDS
+        and t.word not in _PRONOUNS
+        and t.word not in _ALL_WORDS
+        and not t.word.isdigit()
+    ]
+
+
+# Slots a configured name may stand in for.
+_TARGET_SLOTS = frozenset({"name", "area", "floor", "domain", "device_class"})
+
+
+def _span_slot(span: NameSpan, over: Sequence[Slot]) -> str | None:
+    """The slot a configured name's span becomes, given the model's slots
+    over it; None leaves the model's reading."""
+    exact = [s for s in over if s.start == span.start and s.end == span.end]
+    # The model read exactly this as a place, and it is one: keep that.
+    for role in ("area", "floor"):
+        if role in span.roles and any(s.name == role for s in exact):
+            return None
+    if span.devices:
+        return "name"
+    # A place name. A kind the model tagged on it is not overruled ("open
+    # the garage": device class garage).
+    if any(s.name in ("domain", "device_class") for s in over):
+        return None
+    return "area" if "area" in span.roles else "floor"
+
+
+def ground_names(parse: Parse, home: Home) -> Parse:
+    """The model's slots, corrected by the names the home has.
+
+    Where the text says a configured name, that span replaces the model's
+    target slots over it: the longest name wins over partial tags ("desk
+    lamp" over name "desk" + kind "lamp"); a device's name the model tagged
+    as an area or a kind is the device ("computer", "aquarium", "bob"); a
+    name the model missed is found. A model slot reaching beyond the span
+    stands: the span may be part of a longer phrase ("bath room" is not the
+    robot vacuum's alias "roomba")."""
+    spans = home.gazetteer.find(parse.text)
+    if not spans:
+        return parse
+    slots = list(parse.slots)
+    changed = False
+    for span in spans:
+        over = [
+            s
+            for s in slots
+            if s.name in _TARGET_SLOTS and s.start < span.end and span.start < s.end
+        ]
+        if any(s.start < span.start or s.end > span.end for s in over):
+            continue
+        role = _span_slot(span, over)
+        if role is None:
+            continue
+        if [(s.name, s.start, s.end) for s in over] == [(role, span.start, span.end)]:
+            continue
+        new = Slot(role, span.text, span.start, span.end, span.text.lower(), 1.0)
+        slots = [s for s in slots if s not in over] + [new]
+        changed = True
+    if not changed:
+        return parse
+    return replace(parse, slots=tuple(sorted(slots, key=lambda s: s.start)))
+
+
 def _find_targets(
     parse: Parse,
     intent: str,
@@ -745,20 +966,31 @@ def _find_targets(
     site: str | None,
     now: float,
     state: StateView = EMPTY_STATE,
+    sure: float = 0.9,
 ) -> _Targets:
     areas = _find_areas(parse, home)
     kind, dc = _kind_filter(parse)
     names = [s for s in parse.slots_named("name") if _slot_words(s).lower() not in _PRONOUNS]
-    pronoun = len(names) < len(parse.slots_named("name"))
-    if _names_no_player(parse, intent, names, pronoun, kind, dc):
+    # Whole words: "it's dark" does not refer to anything.
+    pronoun = len(names) < len(parse.slots_named("name")) or bool(
+        _PRONOUN_WORDS & set(re.findall(r"[a-z]+(?:'[a-z]+)?", parse.text.lower()))
+    )
+    # "it" with nothing remembered here cannot mean the last player touched.
+    refers = pronoun and bool(context.recall(site, now))
+    if _names_no_player(parse, intent, names, refers, kind, dc):
         return _choose_player(home, intent, areas, site_area, state, _kind_slot(parse))
 
     if names:
         found = [_by_name(s, home, areas, site_area, intent, (kind, dc)) for s in names]
+        guessed = [t for t in found if t.partial]
+        if guessed and parse.confidence < sure:
+            names_said = _either([_the(d) for t in guessed for d in t.devices])
+            raise _Failed("ambiguous", f"did you mean {names_said}? Say its name")
         if len(found) == 1:
             return found[0]
         devices = list({d.id: d for t in found for d in t.devices}.values())
-        return _Targets(devices, implicit=any(t.implicit for t in found))
+        how: How = "name" if all(t.how == "name" for t in found) else "area"
+        return _Targets(devices, implicit=any(t.implicit for t in found), how=how)
 
     if areas is not None:
         named = _area_and_kind_as_name(parse, home, areas, kind, dc)
@@ -768,7 +1000,10 @@ def _find_targets(
         if not group:
             what = (dc or kind or "device").replace("_", " ")
             raise _Failed("no_target", f"I found no {what} in {_place(areas)}")
-        return _Targets(group, implicit=kind is None and dc is None, where=_place(areas))
+        implicit = kind is None and dc is None
+        return _Targets(
+            group, implicit=implicit, where=_place(areas), how="area" if implicit else "kind"
+        )
 
     said = set(normalise_words(parse.text))
     if (kind or dc) and not pronoun:
@@ -776,14 +1011,14 @@ def _find_targets(
         if said & _ALL_WORDS:
             group = _group(home, None, kind, dc, intent)
             if group:
-                return _Targets(group, where="the home")
+                return _Targets(group, where="the home", how="kind")
         elif site_area is not None:
             group = _group(home, [site_area.id], kind, dc, intent)
             if group:
-                return _Targets(group, where=_place([site_area]))
+                return _Targets(group, where=_place([site_area]), how="kind")
         only = _only_fitting(home, intent, None, kind, dc)
         if only:
-            return _Targets(only)
+            return _Targets(only, how="kind")
         named = _kind_word_as_name(parse, home, kind, dc)
         if named is not None:
             return _Targets([named])
@@ -791,19 +1026,40 @@ def _find_targets(
             raise _Failed("no_target", f"there's no {what} in {_place([site_area])}; which area?")
         raise _Failed("no_target", f"which {what}? Say the area or the name")
 
+    # Nothing named, no place, no kind. Words left that no slot explains and
+    # that commands are not made of name something the home does not have:
+    # say so, never fall back to what was touched last ("switch off the
+    # toaster" must not switch off the coffee maker).
+    unexplained = _unexplained_words(parse, home)
+    if unexplained and pronoun:
+        # "is it on sale": "it" is not about a device when other words say
+        # something the home does not explain.
+        raise _Failed("no_target", "I don't know what you mean by that; say the device's name")
+    if unexplained:
+        what = " ".join(unexplained)
+        raise _Failed("unknown_name", f"I don't know a device called '{what}'", [what])
     if intent in _SWITCH_INTENTS and not said & _SWITCH_WORDS:
         raise _Failed("no_target", "which device? Say its name or the area")
     if not pronoun and said & _ALL_WORDS and intent in _IMPLICIT_KINDS:
-        return _Targets(_group(home, None, None, None, intent), implicit=True, where="the home")
+        return _Targets(
+            _group(home, None, None, None, intent), implicit=True, where="the home", how="area"
+        )
 
-    recent = [home.devices[i] for i in context.recall(site, now) if i in home.devices]
-    if recent:
-        return _Targets(recent)
+    # Context only when asked for: "it"/"them"/"that", or a bare follow-up
+    # ("brighter", "a bit more") with nothing else in it. "on" alone is not
+    # a follow-up: switching needs a device word.
+    if pronoun or intent in _FOLLOW_UP_INTENTS:
+        recent = [home.devices[i] for i in context.recall(site, now) if i in home.devices]
+        fits = _INTENT_FITS.get(intent)
+        # A bare follow-up is about the last devices only if they can do it
+        # ("set the temperature to 21" after the lights is not about them).
+        if recent and (pronoun or fits is None or any(fits(d) for d in recent)):
+            return _Targets(recent, implicit=True, how="context")
     # "it" with nothing remembered is only safe when a single device in the
     # whole home fits; a bare "dim" may also mean the only light where it was said.
     only = _only_fitting(home, intent, None if pronoun else site_area, None, None)
     if only:
-        return _Targets(only)
+        return _Targets(only, how="only")
     if pronoun:
         raise _Failed("no_target", "I don't know what you mean by that; say the device's name")
     raise _Failed("no_target", "which device? Say its name or the area")
@@ -945,8 +1201,12 @@ def resolve_targets(
     *,
     now: float,
     state: StateView = EMPTY_STATE,
+    sure: float = 0.9,
 ) -> Resolution:
     """The actions `parse` asks for on the configured home, or why there are none.
+
+    `sure` (policy.sensitive_floor): a device named only in part or misheard
+    is a target only in a parse at least this confident.
 
     `site` is the satellite the utterance came from (its id names an area, by
     id/name/alias, when it is in one); `now` is the clock the context was
@@ -962,10 +1222,26 @@ def resolve_targets(
     if intent not in SUPPORTED_INTENTS:
         return Resolution(error=f"edged does not handle {intent}", reason="unsupported_intent")
     site_area = home.area_of_site(site)
-    parse = _join_split_area(parse, home)
+    model_named = any(s.name in _TARGET_SLOTS for s in parse.slots)
+    parse = ground_names(_join_split_area(parse, home), home)
+    if (
+        not model_named
+        and intent in _SWITCH_INTENTS
+        and not set(normalise_words(parse.text)) & _SWITCH_OP_WORDS
+    ):
+        # The model saw no target and the words say no switching ("the
+        # kettle is boiling"): a name in a remark is not a command.
+        return Resolution(error="which device? Say its name or the area", reason="no_target")
+    if intent in _SWITCH_INTENTS and _states_not_asks(parse.text):
+        # "the desk lamp is on" says how things are; it asks for nothing.
+        return Resolution(
+            error="that sounds like a statement; say turn on or off", reason="no_target"
+        )
     try:
         _device_ops(intent, "light", parse)  # validates the slot values once, up front
-        targets = _find_targets(parse, intent, home, site_area, context, site, now, state)
+        targets = _find_targets(
+            parse, intent, home, site_area, context, site, now, state=state, sure=sure
+        )
     except _Invalid as e:
         return Resolution(error=str(e), reason="invalid_value")
     except _Failed as e:
@@ -974,6 +1250,14 @@ def resolve_targets(
             return Resolution(error=str(e), reason=e.reason, unresolved=e.unresolved)
         targets = _Targets([asked])
 
+    if (
+        targets.how == "area"
+        and intent in _SWITCH_INTENTS
+        and not set(normalise_words(parse.text)) & _SWITCH_OP_WORDS
+    ):
+        # A place alone ("i'm in the garden", "make the office warmer") is
+        # an implicit group only when the words say to switch it.
+        return Resolution(error="what should I do there? Say on or off", reason="no_target")
     actions: list[Action] = []
     problems: list[tuple[ResolveReason, str]] = []
     already = 0
@@ -981,6 +1265,16 @@ def resolve_targets(
         ops = _device_ops(intent, device.kind, parse)
         if len(targets.devices) > 1 and _already(device, ops, state):
             already += 1
+            continue
+        if device.sensitive and (
+            targets.how not in ("name", "kind")
+            or (targets.how == "kind" and not _kind_said_as_noun(parse, device))
+        ):
+            # Locks, garage doors, gates, alarms: only on purpose, never as
+            # part of a place, through "it", or as the only one that fits.
+            problems.append(
+                ("no_target", f"say {_the(device)} by name to {_CANT_OP.get(ops[0][0], 'use')} it")
+            )
             continue
         cant = [op for op, _ in ops if not device.can(op)]
         if cant:
