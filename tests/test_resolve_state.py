@@ -346,6 +346,24 @@ def test_no_player_named_and_none_playing_asks(home: Home) -> None:
     assert r.error == "which one in the Living Room: the TV or the Living Room Speaker?"
 
 
+def test_a_bare_follow_up_goes_to_the_player_just_touched(home: Home) -> None:
+    # "a bit louder" right after the speaker was switched: that speaker, not
+    # "which one?" between two idle players; a kind word chooses anew.
+    context = SiteContext(ttl_s=120)
+    context.remember("living_room", ["living_speaker"], 990.0)
+    louder = parse("EdgedVolumeUp", "a bit louder")
+    r = resolve_targets(louder, home, "living_room", context, now=1000.0)
+    assert [a.device_id for a in r.actions] == ["living_speaker"]
+    # The last thing touched was a light: a bare media command does not go there.
+    context.remember("living_room", ["bedroom_light"], 995.0)
+    r = resolve_targets(louder, home, "living_room", context, now=1000.0)
+    assert r.reason == "ambiguous" and r.actions == []
+    context.remember("living_room", ["living_speaker"], 996.0)
+    tv = parse("HassMediaPause", "pause the tv", name=("tv", "tv"))
+    r = resolve_targets(tv, home, "living_room", context, now=1000.0)
+    assert [a.device_id for a in r.actions] == ["tv"]
+
+
 def test_resume_goes_to_the_paused_player(home: Home) -> None:
     state = reported(home, home__tv__state="playing", snap__living__status="paused")
     r = run(home, parse("HassMediaUnpause", "resume the music"), state, site="living_room")
