@@ -301,7 +301,8 @@ class MqttConfig(_Model):
     tls: TlsConfig | None = None
     tcp_nodelay: bool = True
     reconnect_min_s: float = Field(default=0.5, gt=0)
-    reconnect_max_s: float = Field(default=30.0, gt=0)
+    # Capped low: after a broker restart edged is deaf for up to this long.
+    reconnect_max_s: float = Field(default=5.0, gt=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -471,11 +472,23 @@ class TopicsConfig(_Model):
     status: str = "edged/status"
     shared_group: str | None = None
     hermes: HermesConfig = Field(default_factory=HermesConfig)
+    # A request's reply_to must start with one of these (edged.reply_to also
+    # keeps it off device, utterance, status and discovery topics).
+    reply_prefixes: list[str] = Field(default_factory=lambda: ["edged/reply/"])
 
     @field_validator("result", "status")
     @classmethod
     def _publish(cls, v: str) -> str:
         return _check_publish_topic(v)
+
+    @field_validator("reply_prefixes")
+    @classmethod
+    def _reply_prefixes(cls, v: list[str]) -> list[str]:
+        for prefix in v:
+            _check_publish_topic(prefix)
+            if prefix.startswith("$"):
+                raise ValueError(f"must not be a $ topic (got {prefix!r})")
+        return v
 
     @field_validator("shared_group")
     @classmethod
@@ -583,9 +596,13 @@ class LimitsConfig(_Model):
     max_json_depth: int = Field(default=8, ge=1)
     max_text_chars: int = Field(default=500, ge=1)
     inbox_size: int = Field(default=256, ge=1)
-    # A message without an id is a duplicate of the same text from the same
-    # site within this window (a redelivery); later it is a new request.
-    dedupe_window_s: float = Field(default=10.0, ge=0)
+    # How long the journal recognises a broker's redelivery (MQTT DUP flag)
+    # of a message without an id, by its site and text. Only redeliveries are
+    # matched: the same words said again are always a new request.
+    dedupe_window_s: float = Field(default=300.0, ge=0)
+    # An utterance's `ts` may be this far in the future (clocks differ a
+    # little between the hub and edged); further is an error, not "fresh".
+    max_clock_skew_s: float = Field(default=5.0, ge=0)
 
 
 def _names(v: list[str]) -> list[str]:

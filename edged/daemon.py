@@ -1,19 +1,28 @@
 """`edged run`: the thin asyncio shell around the engine.
 
 Messages are decoded as they come off the socket (paho's callback, on the
-event loop) and put in a bounded inbox; one worker takes them in order and
-runs the engine (NLU, resolve, policy, render) on a worker thread so the
-event loop never blocks; then the device commands and the result event are
-published at QoS 1 and only then is the inbound message acknowledged. A
-message that arrived but was not finished when the process died is
-redelivered by the broker (a persistent session), and the journal makes sure
-it does not act twice.
+event loop) and put in the inbox; one worker takes them in order and runs
+the engine (NLU, resolve, policy, render) on a worker thread so the event
+loop never blocks; then the device commands are published at QoS 1, the
+result says what the broker did with them (edged.delivery), and only once
+the result is acknowledged is the inbound message acknowledged. Every
+inbound message gets exactly one result and one ack, whatever fails on the
+way (an error result then).
+
+A message that arrived but was not finished when the process died is
+redelivered by the broker (a persistent session); the journal (edged.journal)
+makes sure it does not act twice and answers it from what was recorded. A
+message being handled when the connection drops is answered after the
+reconnect. QoS 1/2 input is never shed: while edged is behind, it does not
+acknowledge, and the broker holds the rest (its Receive Maximum).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import hashlib
 import logging
 import os
 import random
@@ -23,6 +32,7 @@ import ssl
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,15 +46,25 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from edged.config import Config, ConfigError, load_config
+from edged.delivery import (
+    FAILURE,
+    NOT_SENT,
+    duplicate_result,
+    is_idempotent,
+    reason_text,
+    resume_plan,
+    settle,
+)
 from edged.discovery import HaState, announce_messages, is_birth, state_message
 from edged.engine import Engine, Outcome, custom_intent_problems
 from edged.hermes import QUERY_TOPIC as HERMES_QUERY_TOPIC
 from edged.hermes import decode_query
 from edged.home.importer import ImportState, apply_message, build_home, is_import_topic
-from edged.journal import Journal
-from edged.messages import InboundError, Limits, Utterance, decode_inbound
+from edged.journal import Entry, Journal, JournalUnavailable, JournalWriteError
+from edged.messages import ActionOut, InboundError, Limits, ResultEvent, Utterance, decode_inbound
 from edged.metrics import Metrics, MetricsUnavailable, load_metrics, log_result
 from edged.nlu.types import Parse
+from edged.reply_to import reply_rules
 from edged.sdnotify import SystemdNotifier
 
 log = logging.getLogger("edged.daemon")
@@ -59,6 +79,9 @@ PARSE_WORKERS = 2
 REBUILD_DELAY_S = 0.2
 # Sections a reload cannot change in a running daemon (connection, model, ...).
 RESTART_ONLY = ("mqtt", "topics", "nlu", "limits", "discovery", "metrics", "import_", "state_dir")
+# Tries to publish a result on a live connection (each waits for the PUBACK
+# up to the client's timeout); waiting for a reconnect does not count.
+RESULT_ATTEMPTS = 5
 
 
 @dataclass
@@ -77,6 +100,26 @@ class _Inbound:
     mid: int
     qos: int
     session: int  # which connection it came in on
+    dup: bool = False  # the broker's DUP flag: it sent this message before
+    raw_key: str | None = None  # the journal key of a payload that could not be read
+
+    @property
+    def key(self) -> str:
+        if isinstance(self.item, Utterance):
+            return self.item.dedupe_key
+        return self.raw_key or f"raw:{self.item.id}"
+
+    @property
+    def sender_key(self) -> bool:
+        """The key is the sender's own id: the same id again is a duplicate,
+        redelivered or not. Other keys (site and text, the raw payload) only
+        recognise the broker's redeliveries: the same words said again are a
+        new request (a second "yes" is answered)."""
+        return isinstance(self.item, Utterance) and self.item.has_own_id
+
+
+class _Abandoned(Exception):
+    """Stopping while the broker is unreachable: the message stays unacked."""
 
 
 class _Link:
@@ -107,7 +150,13 @@ class _Link:
         self.session = session
         self.paho = client._client
         self.timeout = float(client.timeout)
-        self._acks: dict[int, asyncio.Future[None]] = {}
+        self._acks: dict[int, asyncio.Future[int]] = {}
+        self.closed = False
+        # From the CONNACK: whether the broker kept our session (and so will
+        # redeliver what was not acknowledged on the last connection).
+        self.session_present = False
+        self._aiomqtt_on_connect: Any = self.paho.on_connect
+        self.paho.on_connect = self._on_connect
         # Taken in before the session was ready (the backlog after the CONNACK).
         self.early: list[mqtt.MQTTMessage] = []
         self._aiomqtt_on_publish: Any = self.paho.on_publish
@@ -118,11 +167,21 @@ class _Link:
         self.paho.on_socket_register_write = self._want_write
         self.paho.on_message = lambda _client, _userdata, message: on_message(self, message)
 
+    @property
+    def alive(self) -> bool:
+        return not self.closed and self.paho.is_connected()
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: object, flags: Any, rc: Any, props: Any = None
+    ) -> None:
+        self.session_present = bool(getattr(flags, "session_present", False))
+        self._aiomqtt_on_connect(client, userdata, flags, rc, props)
+
     def publish(
         self, topic: str, payload: bytes, qos: int, retain: bool = False
-    ) -> asyncio.Future[None] | None:
+    ) -> asyncio.Future[int] | None:
         """Hand one message to paho; the future (None: nothing to wait for,
-        QoS 0) is done when the broker's PUBACK came."""
+        QoS 0) holds the reason code of the broker's PUBACK."""
         info = self.paho.publish(topic, payload, qos, retain)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
@@ -144,7 +203,7 @@ class _Link:
         if fut is None:  # published through aiomqtt (the status topic)
             self._aiomqtt_on_publish(client, userdata, mid, reason_code, properties)
         elif not fut.done():
-            fut.set_result(None)
+            fut.set_result(int(reason_code.value) if isinstance(reason_code, ReasonCode) else 0)
 
     def _want_write(self, client: mqtt.Client, userdata: object, sock: Any) -> None:
         if threading.get_ident() != self._loop_thread:  # connecting, on aiomqtt's thread
@@ -170,6 +229,7 @@ class _Link:
 
     def close(self) -> None:
         """The connection is gone: what waits for a PUBACK fails now."""
+        self.closed = True
         acks, self._acks = self._acks, {}
         for fut in acks.values():
             if not fut.done():
@@ -258,13 +318,20 @@ class Daemon:
         self.metrics = metrics
         self.ha_state = HaState()  # what the Home Assistant sensors show
         self.engine = engine
-        self.journal = journal
+        # In memory when no state_dir: duplicates are then known while it runs.
+        self.journal = journal if journal is not None else Journal(None)
         self.stats = Stats()
         self.limits = Limits(
-            cfg.limits.max_payload_bytes, cfg.limits.max_json_depth, cfg.limits.max_text_chars
+            cfg.limits.max_payload_bytes,
+            cfg.limits.max_json_depth,
+            cfg.limits.max_text_chars,
+            cfg.limits.max_clock_skew_s,
         )
         self.patterns = list(cfg.topics.utterance)
-        self.inbox: asyncio.Queue[_Inbound] = asyncio.Queue(maxsize=cfg.limits.inbox_size)
+        self.reply_rules = reply_rules(cfg)
+        # Unbounded for QoS 1/2 (the broker's Receive Maximum bounds what it
+        # sends unacknowledged); QoS 0 is shed beyond limits.inbox_size.
+        self.inbox: asyncio.Queue[_Inbound] = asyncio.Queue()
         # One thread: the engine's context ("it", pending confirmations) is
         # updated in the order utterances arrived.
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edged-engine")
@@ -287,6 +354,7 @@ class Daemon:
         # Outcomes being published while the engine works on the next message.
         self._delivering: set[asyncio.Task[None]] = set()
         self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._ready_sent = False
         # Queued for (or on) the engine thread.
         self._understanding: dict[asyncio.Future[Outcome], Future[Parse | None]] = {}
         self._last_delivery: asyncio.Task[None] | None = None
@@ -343,35 +411,70 @@ class Daemon:
 
     async def _publish_all(
         self, messages: list[tuple[str, str]], link: _Link | None = None, retain: bool = False
-    ) -> None:
-        """Publish (topic, payload) pairs in this order, then wait for every
-        PUBACK (at most the client's timeout: then MqttError, as aiomqtt)."""
+    ) -> list[int | None]:
+        """Publish (topic, payload) pairs in this order and wait (at most the
+        client's timeout) for the broker's PUBACKs. One entry per message:
+        its reason code, None when no PUBACK came (it may or may not have
+        gone out), NOT_SENT when it was never written (no connection)."""
         link = link or self._link
-        if link is None:
-            raise aiomqtt.MqttError("not connected")
+        codes: list[int | None] = [NOT_SENT] * len(messages)
+        if link is None or not link.alive:
+            return codes
         qos = self.cfg.mqtt.qos
-        waiting = [
-            link.publish(topic, payload.encode(), qos, retain) for topic, payload in messages
-        ]
-        try:
-            async with asyncio.timeout(link.timeout):
-                for fut in waiting:
-                    if fut is not None:
-                        await fut
-        except TimeoutError:
-            raise aiomqtt.MqttError("Operation timed out") from None
+        waiting: dict[int, asyncio.Future[int]] = {}
+        for i, (topic, payload) in enumerate(messages):
+            try:
+                fut = link.publish(topic, payload.encode("utf-8", "replace"), qos, retain)
+            except Exception as e:  # no connection, or a topic paho refuses
+                log.warning("could not publish to %s: %s", topic, e)
+                continue
+            if fut is None:
+                codes[i] = 0  # QoS 0: written, nothing more to know
+            else:
+                codes[i] = None
+                waiting[i] = fut
+        if waiting:
+            await asyncio.wait(waiting.values(), timeout=link.timeout)
+            for i, fut in waiting.items():
+                if fut.done() and not fut.cancelled() and fut.exception() is None:
+                    codes[i] = fut.result()
+        return codes
 
-    def _ack(self, mid: int, qos: int, session: int | None = None) -> None:
+    async def _publish_or_raise(
+        self, messages: list[tuple[str, str]], link: _Link | None = None, retain: bool = False
+    ) -> None:
+        """For edged's own messages (discovery): any failure is an MqttError."""
+        codes = await self._publish_all(messages, link, retain)
+        if any(code is None or code < 0 or code >= FAILURE for code in codes):
+            raise aiomqtt.MqttError(f"publish failed (reason codes {codes})")
+
+    async def _await_link(self) -> _Link | None:
+        """The current connection, once there is one; None when stopping."""
+        while not self.stopping.is_set():
+            link = self._link
+            if self.connected.is_set() and link is not None and link.alive:
+                return link
+            connected = asyncio.create_task(self.connected.wait())
+            stopping = asyncio.create_task(self.stopping.wait())
+            await asyncio.wait({connected, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            connected.cancel()
+            stopping.cancel()
+            if self.connected.is_set() and (self._link is None or not self._link.alive):
+                await asyncio.sleep(0.05)  # the old link is being torn down
+        return None
+
+    def _ack(self, inbound: _Inbound) -> None:
         """Acknowledge on the connection the message came in on; one that has
-        dropped since is not acked (its mid means nothing on the new one)."""
+        dropped since is not acked (its mid means nothing on the new one: the
+        broker sends the message again, or forgot it with the session)."""
         link = self._link
-        if link is not None and (session is None or session == link.session):
-            link.ack(mid, qos)
+        if link is not None and inbound.session == link.session:
+            link.ack(inbound.mid, inbound.qos)
 
     # -- taking messages in, and the worker -----------------------------------
     def _take(self, link: _Link, message: mqtt.MQTTMessage) -> None:
-        """paho's on_message, on the event loop: decode, then queue or shed.
-        Never raises: an exception here would drop the connection."""
+        """paho's on_message, on the event loop: decode, then queue (or shed
+        QoS 0). Never raises: an exception here would drop the connection."""
         if link is not self._link:
             # Still connecting: held until the session is ready (`_session`),
             # so nothing is answered on a link that is not yet the daemon's.
@@ -386,6 +489,25 @@ class Daemon:
         except Exception:
             self.stats.errors += 1
             log.exception("failed to take in a message on %s", message.topic)
+
+    def _decode(self, topic: str, payload: bytes) -> Utterance | InboundError:
+        """The payload as an utterance or an error; a decoder that fails in a
+        way nobody foresaw still gives an error (so a result and an ack)."""
+        try:
+            if self.cfg.topics.hermes.enabled and topic == HERMES_QUERY_TOPIC:
+                return decode_query(topic, payload, self.limits)
+            return decode_inbound(
+                topic, payload, self.limits, self.patterns, reply_rules=self.reply_rules
+            )
+        except Exception as e:
+            log.exception("could not decode a message on %s", topic)
+            return InboundError(
+                f"could not read the message: {type(e).__name__}",
+                topic,
+                uuid.uuid4().hex,
+                None,
+                time.time(),
+            )
 
     def _take_one(self, link: _Link, message: mqtt.MQTTMessage) -> None:
         topic = message.topic
@@ -409,21 +531,22 @@ class Daemon:
             if is_birth(self.cfg, topic, payload):
                 self._spawn(self._announce_quietly(link))
             return
-        if self.cfg.topics.hermes.enabled and topic == HERMES_QUERY_TOPIC:
-            item: Utterance | InboundError = decode_query(topic, payload, self.limits)
-        else:
-            item = decode_inbound(topic, payload, self.limits, self.patterns)
-        try:
-            self.inbox.put_nowait(_Inbound(item, message.mid, message.qos, link.session))
-        except asyncio.QueueFull:
-            # Shed the newest: what is queued is older and already waited;
-            # the sender of this one hears at once and can retry.
+        item = self._decode(topic, payload)
+        raw_key = None
+        if isinstance(item, InboundError):
+            raw_key = "raw:" + hashlib.sha256(topic.encode() + b"\x00" + payload).hexdigest()[:32]
+        inbound = _Inbound(item, message.mid, message.qos, link.session, bool(message.dup), raw_key)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("in: %s qos=%d dup=%s", _describe(item), message.qos, message.dup)
+        if message.qos == 0 and self.inbox.qsize() >= self.cfg.limits.inbox_size:
+            # QoS 0 has no flow control: shed the newest, and say so. QoS 1/2
+            # is never shed: it waits in the inbox unacknowledged, and the
+            # broker stops sending at its Receive Maximum (backpressure).
             self.stats.shed += 1
-            log.warning("inbox full (%d): shedding %s", self.inbox.maxsize, _describe(item))
-            outcome = self.engine.overloaded(item, time.time())
-            # Answered without waiting for the broker's PUBACK, so taking in
-            # keeps pace with the flood it is shedding.
-            self._spawn(self._shed(outcome, link, message.mid, message.qos))
+            log.warning("inbox full (%d): shedding QoS 0 %s", self.inbox.qsize(), _describe(item))
+            self._spawn(self._shed(self.engine.overloaded(item, time.time())))
+            return
+        self.inbox.put_nowait(inbound)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -443,10 +566,14 @@ class Daemon:
         async for _ in client.messages:
             pass
 
-    def _drop_stale_inbox(self) -> None:
-        """On a new connection, forget QoS 1 messages taken in on the old one:
-        they were not acked, the broker sends them again, and they must not
-        hold inbox places the redeliveries need."""
+    def _drop_stale_inbox(self, session_present: bool) -> None:
+        """On a new connection that resumed the session, forget QoS 1
+        messages taken in on the old one: they were not acked, the broker
+        sends them again, and handling both copies would answer twice. When
+        the broker lost the session (a restart without persistence) nothing
+        comes again, so they stay and are answered here."""
+        if not session_present:
+            return
         keep = []
         while not self.inbox.empty():
             inbound = self.inbox.get_nowait()
@@ -456,13 +583,10 @@ class Daemon:
         for inbound in keep:
             self.inbox.put_nowait(inbound)
 
-    async def _shed(self, outcome: Outcome, link: _Link, mid: int, qos: int) -> None:
-        try:
-            await self._deliver(outcome, link=link)
-        except aiomqtt.MqttError as e:
-            log.warning("could not answer a shed message: %s", e)
-            return
-        link.ack(mid, qos)
+    async def _shed(self, outcome: Outcome) -> None:
+        # QoS 0: no ack to send; answered without waiting on the pipeline.
+        await self._publish_all(self._result_messages(outcome))
+        await self._observe(outcome, 0.0)
 
     async def _worker(self) -> None:
         """Hands each inbox message, in arrival order, to the engine thread
@@ -476,14 +600,10 @@ class Daemon:
             inbound = await self.inbox.get()
             handed_over = False
             try:
-                if inbound.qos > 0 and inbound.session != self._session_no:
-                    # Taken in on a connection that has since dropped: unacked,
-                    # so the broker sends it again on this one. Handling this
-                    # copy too would answer twice.
-                    continue
                 await self._pipeline_slots.acquire()
                 try:
-                    handed_over = await self._handle(inbound)
+                    await self._handle(inbound)
+                    handed_over = True
                 finally:
                     if not handed_over:
                         self._pipeline_slots.release()
@@ -494,58 +614,56 @@ class Daemon:
                 if not handed_over:
                     self.inbox.task_done()
 
-    async def _handle(self, inbound: _Inbound) -> bool:
-        """Queue one message for the engine thread (behind the ones before it)
-        and start its delivery task; True once that task owns the message (it
-        acks, and marks the inbox item done)."""
-        item = inbound.item
-        key = item.dedupe_key if isinstance(item, Utterance) else None
-        if key is not None and key in self._in_flight:
-            # The same request is still being answered (a sender that repeated
-            # itself): wait, so the journal below knows how that went.
+    async def _handle(self, inbound: _Inbound) -> None:
+        """Decide what this message needs (a new request for the engine, a
+        duplicate to answer from the journal, an interrupted request to
+        finish, or a redelivery already answered) and start its delivery
+        task, which then owns the message (it acks, and marks it done)."""
+        key = inbound.key
+        if key in self._in_flight:
+            # The same request is still being answered (a redelivery after a
+            # reconnect, or a sender that repeated itself): wait, so the
+            # journal below knows how that went.
             await asyncio.wait({self._in_flight[key]})
-        done = self.journal.state(key) if (self.journal and key) else None
+        entry = self.journal.get(key) if (inbound.sender_key or inbound.dup) else None
         understood: asyncio.Future[Outcome] | None = None
-        replay = done == "acted"
-        if done == "answered":
-            self.stats.duplicates += 1
-            log.info("duplicate %s: already answered, not acting again", key)
-        else:
-            if replay:
-                self.stats.duplicates += 1
+        if entry is None:
+            item = inbound.item
             parsed = self.parse_pool.submit(self.engine.parse, item)
             understood = asyncio.get_running_loop().run_in_executor(
-                self.pool, self._understand, item, replay, parsed
+                self.pool, self._understand, item, parsed
             )
             self._understanding[understood] = parsed
             understood.add_done_callback(self._understood)
+        else:
+            self.stats.duplicates += 1
         task = asyncio.create_task(
-            self._finish(inbound, understood, replay, key, self._last_delivery),
+            self._finish(inbound, understood, entry, self._last_delivery),
             name=f"edged-deliver-{inbound.mid}",
         )
         self._last_delivery = task
         self._delivering.add(task)
-        if key is not None:
-            self._in_flight[key] = task
+        self._in_flight[key] = task
         task.add_done_callback(lambda t: self._delivered(t, key))
-        return True
 
-    def _delivered(self, task: asyncio.Task[None], key: str | None) -> None:
+    def _delivered(self, task: asyncio.Task[None], key: str) -> None:
         # A callback, not a finally: it also runs for a task cancelled
         # before it started.
         self._delivering.discard(task)
-        if key is not None and self._in_flight.get(key) is task:
+        if self._in_flight.get(key) is task:
             del self._in_flight[key]
         self._pipeline_slots.release()
         self.inbox.task_done()
 
-    def _understand(
-        self, item: Utterance | InboundError, replay: bool, parsed: Future[Parse | None]
-    ) -> Outcome:
+    def _understand(self, item: Utterance | InboundError, parsed: Future[Parse | None]) -> Outcome:
         """On the engine thread, in arrival order; `now` when it gets there,
-        not when queued."""
-        parse = parsed.result()
-        return self.engine.handle(item, time.time(), replay, parse=parse)
+        not when queued. Whatever fails becomes an error outcome."""
+        try:
+            parse = parsed.result()
+            return self.engine.handle(item, time.time(), parse=parse)
+        except Exception as e:
+            log.exception("the engine failed on %s", _describe(item))
+            return self.engine.error(item, f"internal error: {type(e).__name__}: {e}", time.time())
 
     def _understood(self, understood: asyncio.Future[Outcome]) -> None:
         self._understanding.pop(understood, None)
@@ -554,41 +672,44 @@ class Daemon:
         self,
         inbound: _Inbound,
         understood: asyncio.Future[Outcome] | None,
-        replay: bool,
-        key: str | None,
+        entry: Entry | None,
         previous: asyncio.Task[None] | None,
     ) -> None:
-        """Wait for the engine's outcome (None: a duplicate, nothing to say),
-        publish it, then ack, after the message before it was acked."""
+        """Answer one message, then ack it once the message before it was
+        acked. A new request goes through the engine; one the journal knows
+        is answered from the journal."""
+        item = inbound.item
         try:
-            if understood is not None:
-                outcome = await understood
-                if replay:
-                    outcome.result.error = "redelivered after a restart: its device commands went out before and are not repeated"
-                if self.journal is not None and key is not None and outcome.commands:
-                    # Before anything is published: a device never moves twice.
-                    self.journal.mark(key, "acted")
-                await self._deliver(outcome, key)
-                self.stats.handled += 1
-                status = outcome.result.status
-                self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
+            try:
+                if understood is not None:
+                    await self._deliver(await understood, inbound)
+                elif entry is not None and entry.state == "answered":
+                    if inbound.dup:
+                        # The broker's copy of a message answered before
+                        # (its ack was lost): it already has its one result.
+                        log.info("redelivered %s: answered before, acknowledged", _describe(item))
+                    else:
+                        await self._answer_duplicate(entry, inbound)
+                elif entry is not None:
+                    await self._resume(entry, inbound)
+            except (_Abandoned, asyncio.CancelledError):
+                raise
+            except Exception as e:
+                # Whatever went wrong, the sender hears of it.
+                self.stats.errors += 1
+                log.exception("failed to handle %s", _describe(item))
+                await self._send_result(
+                    self.engine.error(item, f"internal error: {type(e).__name__}", time.time())
+                )
             if previous is not None and not previous.done():
                 await asyncio.wait({previous})
-            self._ack(inbound.mid, inbound.qos, inbound.session)
-        except aiomqtt.MqttError as e:
-            # The connection dropped mid-way; the message was not acked
-            # and comes back after the reconnect (the journal knows what
-            # was already done).
-            log.warning("connection lost while handling %s: %s", _describe(inbound.item), e)
-        except Exception:
-            self.stats.errors += 1
-            log.exception("failed to handle %s", _describe(inbound.item))
+            self._ack(inbound)
+        except _Abandoned:
+            log.warning("stopping while disconnected: %s stays with the broker", _describe(item))
 
     def _cancel_deliveries(self) -> None:
-        # The engine's queue too: the messages in it come back after the
-        # reconnect, and a copy that is never answered must not change the
-        # engine's context (a pending confirmation) first. Only the one the
-        # engine thread is already on cannot be stopped.
+        """At shutdown: what is still queued or waiting for the broker stays
+        unacked (the broker keeps it) and the journal knows how far it got."""
         for understood, parsed in list(self._understanding.items()):
             understood.cancel()
             parsed.cancel()
@@ -596,29 +717,74 @@ class Daemon:
             task.cancel()
         self._last_delivery = None
 
-    async def _deliver(
-        self, outcome: Outcome, key: str | None = None, link: _Link | None = None
-    ) -> None:
-        """Commands, extra messages, then the result, all at QoS 1.
+    def _stale(self, received_at: float) -> bool:
+        return time.time() - received_at > self.cfg.policy.max_age_s
 
-        `acted` is journaled (by `_handle`) before the commands go out (a
-        device never moves twice: at most once), `answered` only once the broker has acknowledged
-        everything (a result is never lost to a dropped connection: if the
-        link goes mid-way the inbound message is redelivered and answered
-        again without repeating the commands). A crash in the microseconds
-        between the last PUBACK and the journal write can repeat a result,
-        never a command."""
-        journal = self.journal if key else None
+    async def _send_commands(
+        self, commands: list[ActionOut], received_at: float
+    ) -> list[int | None]:
+        """Publish the device commands; one reason code each (see
+        `_publish_all`). One the broker never took for sure is sent again on
+        the next connection; one that may have gone out only when sending it
+        twice does no harm (edged.delivery.IDEMPOTENT_OPS); neither once the
+        request is older than policy.max_age_s (never executed late)."""
+        messages = [(c.topic, c.payload) for c in commands]
+        codes = await self._publish_all(messages)
+        for _ in range(3):
+            retry = [
+                i
+                for i, code in enumerate(codes)
+                if code == NOT_SENT or (code is None and is_idempotent(commands[i]))
+            ]
+            if not retry or self._stale(received_at):
+                break
+            link = await self._await_link()
+            if link is None:
+                raise _Abandoned
+            again = await self._publish_all([messages[i] for i in retry], link)
+            for i, code in zip(retry, again, strict=True):
+                codes[i] = code
+        return codes
+
+    @staticmethod
+    def _result_messages(outcome: Outcome) -> list[tuple[str, str]]:
+        return [*outcome.extra_messages, (outcome.result_topic, outcome.result.to_json())]
+
+    async def _send_result(self, outcome: Outcome) -> None:
+        """The result (and Hermes messages) at least once: over a lost
+        connection it goes out again after the reconnect."""
+        messages = self._result_messages(outcome)
         t_publish = time.perf_counter()
-        messages = [(a.topic, a.payload) for a in outcome.commands]
-        messages += outcome.extra_messages
-        messages.append((outcome.result_topic, outcome.result.to_json()))
-        await self._publish_all(messages, link)
-        if journal is not None and key is not None:
-            journal.mark(key, "answered")
+        codes = await self._publish_all(messages)
+        for attempt in range(RESULT_ATTEMPTS):
+            retry = [i for i, code in enumerate(codes) if code is None or code == NOT_SENT]
+            if not retry:
+                break
+            if attempt == RESULT_ATTEMPTS - 1:
+                log.error("no acknowledgement for the result of %s", outcome.result.id)
+                break
+            link = await self._await_link()
+            if link is None:
+                raise _Abandoned
+            again = await self._publish_all([messages[i] for i in retry], link)
+            for i, code in zip(retry, again, strict=True):
+                codes[i] = code
+        refused = [
+            (messages[i][0], c) for i, c in enumerate(codes) if c is not None and c >= FAILURE
+        ]
+        for topic, code in refused:
+            log.warning("the broker refused the result on %s: %s", topic, reason_text(code))
+        if outcome.result_topic != self.cfg.topics.result and any(
+            topic == outcome.result_topic for topic, _ in refused
+        ):
+            # The sender's reply_to is closed to edged: the default topic.
+            await self._publish_all([(self.cfg.topics.result, outcome.result.to_json())])
         await self._observe(outcome, (time.perf_counter() - t_publish) * 1e3)
         if outcome.result.status == "error":
             self.stats.errors += 1
+        self.stats.handled += 1
+        status = outcome.result.status
+        self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
         if self.on_outcome is not None:
             await self.on_outcome(outcome)
 
@@ -700,6 +866,8 @@ class Daemon:
                 self.pool, self.engine.replace_home, merged.config, home
             )
             self.home_cfg = base
+            # Imported devices' command topics are closed to reply_to too.
+            self.reply_rules = reply_rules(merged.config)
             # The state store is fed here on the event loop: swapped here too.
             subscribe, drop = self.engine.state.replace_home(home)
             await self._follow_state_topics(subscribe, drop)
@@ -772,6 +940,94 @@ class Daemon:
         except Exception:
             log.exception("reload failed; the previous configuration stays")
 
+    def _record(self, outcome: Outcome) -> dict[str, Any]:
+        return {
+            "result": outcome.result.to_dict(),
+            "topic": outcome.result_topic,
+            "extra": outcome.extra_messages,
+            "commands": [c.to_dict() for c in outcome.commands],
+        }
+
+    def _journal(
+        self, key: str, state: str, item: Utterance | InboundError, outcome: Outcome
+    ) -> None:
+        """Record a state; raises JournalWriteError (the caller decides)."""
+        self.journal.mark(key, state, text=item.text, record=self._record(outcome))
+
+    async def _deliver(self, outcome: Outcome, inbound: _Inbound) -> None:
+        """A new request: `sending` journaled before any command goes out
+        (a command that cannot be recorded is not sent), the commands, `sent`
+        once the broker acknowledged them, the honest result, `answered`."""
+        key, item = inbound.key, inbound.item
+        if outcome.commands:
+            try:
+                self._journal(key, "sending", item, outcome)
+            except JournalWriteError as e:
+                log.error("journal not written (%s): %s not acted on", e, _describe(item))
+                outcome.result = dataclasses.replace(
+                    outcome.result,
+                    status="error",
+                    actions=[],
+                    error=f"nothing was done: the journal cannot be written ({e}); "
+                    "edged sends no command it cannot record",
+                )
+                outcome.commands = []
+        if outcome.commands:
+            codes = await self._send_commands(outcome.commands, item.received_at)
+            outcome.result = settle(outcome.result, outcome.commands, codes)
+            self._journal_quietly(key, "sent", item, outcome)
+        await self._send_result(outcome)
+        self._journal_quietly(key, "answered", item, outcome)
+
+    def _journal_quietly(
+        self, key: str, state: str, item: Utterance | InboundError, outcome: Outcome
+    ) -> None:
+        try:
+            self._journal(key, state, item, outcome)
+        except JournalWriteError as e:
+            log.warning("journal not written (%s): %s is not marked %s", e, _describe(item), state)
+
+    async def _answer_duplicate(self, entry: Entry, inbound: _Inbound) -> None:
+        item = inbound.item
+        result = duplicate_result(
+            entry.record.get("result") or {}, item.id, getattr(item, "text", ""), item.site
+        )
+        log.info("duplicate %s: answered with the first outcome", _describe(item))
+        topic = item.reply_to or self.cfg.topics.result
+        await self._send_result(Outcome(result, topic))
+
+    async def _resume(self, entry: Entry, inbound: _Inbound) -> None:
+        """A request edged was sending when it died or lost the broker: the
+        commands that were confirmed are not repeated; of the others, only
+        idempotent ones are sent again; the result says which is which."""
+        record, item = entry.record, inbound.item
+        result = ResultEvent.from_dict(record.get("result") or {"id": item.id, "status": "error"})
+        commands = [ActionOut.from_dict(c) for c in record.get("commands") or []]
+        outcome = Outcome(
+            result,
+            str(record.get("topic") or self.cfg.topics.result),
+            commands,
+            [(str(t), str(p)) for t, p in record.get("extra") or []],
+        )
+        if entry.state == "sending":
+            again, _ = resume_plan(commands)
+            codes: list[int | None] = [None] * len(commands)
+            if again and not self._stale(item.received_at):
+                sent = await self._send_commands([commands[i] for i in again], item.received_at)
+                for i, code in zip(again, sent, strict=True):
+                    codes[i] = code
+            note = "redelivered after a restart: its commands were sent again (idempotent)"
+            outcome.result = settle(result, commands, codes, note)
+            log.info("resumed %s: %s", _describe(item), outcome.result.error)
+        elif result.status == "executed":
+            outcome.result.error = (
+                "redelivered after a restart: its commands went out before "
+                "(acknowledged by the broker) and are not repeated"
+            )
+        self._journal_quietly(inbound.key, "sent", item, outcome)
+        await self._send_result(outcome)
+        self._journal_quietly(inbound.key, "answered", item, outcome)
+
     # -- observability: logs, metrics, Home Assistant (edged.metrics, edged.discovery)
     async def _observe(self, outcome: Outcome, publish_ms: float) -> None:
         log_result(log, outcome.result, publish_ms)
@@ -788,7 +1044,7 @@ class Daemon:
     async def _announce(self, link: _Link | None = None) -> None:
         """The retained sensor configs, then the current state."""
         for m in [*announce_messages(self.cfg), state_message(self.cfg, self.ha_state)]:
-            await self._publish_all([(m.topic, m.payload)], link, retain=m.retain)
+            await self._publish_or_raise([(m.topic, m.payload)], link, retain=m.retain)
 
     async def _ticker(self) -> None:
         """systemd watchdog and the container heartbeat, from the event loop:
@@ -800,8 +1056,7 @@ class Daemon:
             if self.health_file and self.connected.is_set():
                 with contextlib.suppress(OSError):
                     Path(self.health_file).touch()
-            if self.journal:
-                self.journal.prune(time.time())
+            self.journal.prune(time.time())
             await asyncio.sleep(period)
 
     # -- lifecycle ---------------------------------------------------------
@@ -812,7 +1067,6 @@ class Daemon:
                 loop.add_signal_handler(sig, self.stopping.set)
         with contextlib.suppress(NotImplementedError):  # systemctl reload edged
             loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self._reload_quietly()))
-        self.notifier.ready()
         worker = asyncio.create_task(self._worker(), name="edged-worker")
         ticker = asyncio.create_task(self._ticker(), name="edged-ticker")
         delay = self.cfg.mqtt.reconnect_min_s
@@ -824,15 +1078,10 @@ class Daemon:
                 except aiomqtt.MqttError as e:
                     self.connected.clear()
                     if self._link is not None:
+                        # What waits for a PUBACK fails now, and is sent again
+                        # (or reported honestly) once the broker is back.
                         self._link.close()
                         self._link = None
-                    # A publish on the dead connection would wait out its
-                    # timeout; the message it was for is redelivered anyway.
-                    worker.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await worker
-                    self._cancel_deliveries()
-                    worker = asyncio.create_task(self._worker(), name="edged-worker")
                     if self.stopping.is_set():
                         break
                     msg = _explain(e)
@@ -855,8 +1104,7 @@ class Daemon:
             if self.health_file:
                 with contextlib.suppress(OSError):
                     Path(self.health_file).unlink()
-            if self.journal:
-                self.journal.close()
+            self.journal.close()
         log.info(
             "stopped: received %d, handled %d, duplicates %d, shed %d",
             self.stats.received,
@@ -873,7 +1121,7 @@ class Daemon:
         self._session_no += 1
         link = _Link(client, self._session_no, self._take)
         async with client:
-            self._drop_stale_inbox()
+            self._drop_stale_inbox(link.session_present)
             self._link = link
             early, link.early = link.early, []
             for message in early:
@@ -892,6 +1140,10 @@ class Daemon:
                 await client.subscribe(self.cfg.discovery.birth_topic, qos=1)
                 await self._announce()
             self.connected.set()
+            if not self._ready_sent:
+                # Only now: a unit ordered after edged finds it listening.
+                self.notifier.ready()
+                self._ready_sent = True
             self.online_at = time.time()
             self.notifier.status(f"online: {self.cfg.mqtt.host}:{self.cfg.mqtt.port}")
             log.info(
@@ -978,6 +1230,12 @@ def run_daemon(config_path: Path) -> int:
             where = f"{cfg.metrics.host}:{cfg.metrics.port}"
             print(f"edged: cannot serve metrics on {where}: {e.strerror or e}", file=sys.stderr)
             return 1
+    # The journal before the model: an unusable state_dir is one line, at once.
+    try:
+        journal = Journal.open_default(cfg)
+    except JournalUnavailable as e:
+        print(f"edged: {e}", file=sys.stderr)
+        return EXIT_CONFIG
     from edged.nlu.model import ModelLoadError
 
     # Until the event loop takes SIGHUP over, a reload must not end the
@@ -991,7 +1249,6 @@ def run_daemon(config_path: Path) -> int:
         return EXIT_MODEL
     for problem in custom_intent_problems(cfg, engine.model):
         log.warning("%s", problem)
-    journal = Journal.open_default(cfg)
     daemon = Daemon(cfg, engine, journal, metrics, config_path=config_path)
     try:
         import uvloop

@@ -1,27 +1,79 @@
-"""What has been done, by request: so a redelivered message never acts twice.
+"""What has been done, by request: so a redelivered message never acts twice
+and a repeated request is answered with what happened the first time.
 
-Two marks per utterance: `acted` (device commands were about to go out) and
-`answered` (the result event went out). A message the broker delivers again
-after a crash or a reconnect is looked up here: answered -> acknowledged and
-dropped; acted but not answered -> the result is sent again without
-repeating the commands (at most once for devices, at least once for results).
+One row per request key, in SQLite (the standard library's `sqlite3`, WAL
+mode): a crash or power cut mid-write loses at most the last transaction and
+never leaves a half record for the next one to be read into, which a
+hand-written line file could not promise. The states, in order:
 
-Keys are the request id when the sender gave one, else a hash of site + text
-kept only for `content_window_s` (two identical "toggle the lamp" a minute
-apart are two requests). The file is an append-only log, flushed (not
-fsynced) per entry: it survives the process dying, which is what a
-redelivery follows; compacted when it grows.
+- `sending`: device commands are about to be published (stored with the
+  result the engine decided, so a redelivery is answered from here, not by
+  running the engine again);
+- `sent`: the broker acknowledged every command (its reason codes are in the
+  stored result);
+- `answered`: the result event was acknowledged too.
+
+Keys are `id:<request id>` when the sender gave one, else a hash of site and
+text (`sha:`) or of the raw payload (`raw:`, for payloads that could not be
+read). With `synchronous=NORMAL` each write survives the process dying (what a
+redelivery follows); a power cut may lose the last few, never the file.
+
+A write that fails (disk full, I/O error) raises `JournalWriteError` with a
+one-line reason: the daemon then sends no command it could not record. A
+state directory that cannot hold the journal raises `JournalUnavailable`
+(edged exits 78 with that one line); a journal file that is not a database
+any more is moved aside and a fresh one started (logged).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
+import sqlite3
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-_STATES = ("acted", "answered")
+log = logging.getLogger("edged.journal")
+
+FILE_NAME = "journal.db"
+STATES = ("sending", "sent", "answered")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    key TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    at REAL NOT NULL,
+    text TEXT NOT NULL DEFAULT '',
+    record TEXT NOT NULL DEFAULT '{}'
+)
+"""
+
+
+class JournalUnavailable(Exception):
+    """The state directory cannot hold the journal (one line, for exit 78)."""
+
+
+class JournalWriteError(Exception):
+    """A journal write failed (disk full, I/O error); one line."""
+
+
+@dataclass
+class Entry:
+    key: str
+    state: str
+    at: float
+    text: str = ""
+    # What the daemon stored with the state: the commands, the result, extra
+    # messages (plain JSON-able dicts; edged.delivery reads them).
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
 
 
 class Journal:
@@ -29,20 +81,14 @@ class Journal:
         self,
         path: Path | None,
         id_window_s: float = 24 * 3600,
-        content_window_s: float = 10.0,
+        content_window_s: float = 300.0,
         max_entries: int = 100_000,
     ) -> None:
         self.path = path
         self.id_window_s = id_window_s
         self.content_window_s = content_window_s
         self.max_entries = max_entries
-        self._entries: dict[str, tuple[str, float]] = {}
-        self._file: TextIO | None = None
-        self._lines = 0
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._load(path)
-            self._file = path.open("a", encoding="utf-8")
+        self._db = self._open(path)
 
     @classmethod
     def open_default(cls, cfg: Any) -> Journal:
@@ -50,77 +96,136 @@ class Journal:
         state_dir, else memory only (duplicates are then caught only while the
         process lives)."""
         state = os.environ.get("STATE_DIRECTORY") or getattr(cfg, "state_dir", None)
-        path = Path(str(state).split(":")[0]) / "journal.log" if state else None
-        window = float(getattr(getattr(cfg, "limits", None), "dedupe_window_s", 10.0))
+        path = Path(str(state).split(":")[0]) / FILE_NAME if state else None
+        window = float(getattr(getattr(cfg, "limits", None), "dedupe_window_s", 300.0))
         return cls(path, content_window_s=window)
 
-    def _window(self, key: str) -> float:
-        return self.content_window_s if key.startswith("sha:") else self.id_window_s
+    # -- opening -----------------------------------------------------------
+    def _open(self, path: Path | None) -> sqlite3.Connection:
+        if path is None:
+            return self._connect(":memory:")
+        where = path.parent
+        try:
+            where.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise JournalUnavailable(
+                f"state_dir {where}: cannot create it ({e.strerror or e})"
+            ) from None
+        if not where.is_dir():
+            raise JournalUnavailable(f"state_dir {where}: not a directory")
+        if not os.access(where, os.W_OK | os.X_OK):
+            raise JournalUnavailable(f"state_dir {where}: not writable by this user")
+        try:
+            return self._connect(str(path))
+        except sqlite3.DatabaseError as e:
+            if "not a database" not in str(e) and "malformed" not in str(e):
+                raise JournalUnavailable(f"journal {path}: {_one_line(e)}") from None
+        # The file is damaged beyond what SQLite's own recovery handles: keep
+        # it for a post-mortem and start again (only a redelivery of a message
+        # in flight at the damage can then repeat its commands).
+        aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+        log.error("journal %s is damaged; moved to %s, starting a new one", path, aside)
+        for suffix in ("", "-wal", "-shm"):
+            with contextlib.suppress(OSError):
+                os.replace(f"{path}{suffix}", f"{aside}{suffix}")
+        try:
+            return self._connect(str(path))
+        except sqlite3.Error as e:
+            raise JournalUnavailable(f"journal {path}: {_one_line(e)}") from None
 
-    def _load(self, path: Path) -> None:
-        if not path.exists():
-            return
-        now = time.time()
-        with path.open(encoding="utf-8", errors="replace") as f:
-            for line in f:
-                parts = line.rstrip("\n").split(" ", 2)
-                if len(parts) != 3 or parts[1] not in _STATES:
-                    continue  # a torn last line after a crash
-                try:
-                    ts = float(parts[0])
-                except ValueError:
-                    continue
-                if now - ts <= self._window(parts[2]):
-                    self._entries[parts[2]] = (parts[1], ts)
-                self._lines += 1
+    @staticmethod
+    def _connect(target: str) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+        except sqlite3.OperationalError as e:
+            raise JournalUnavailable(f"journal {target}: {_one_line(e)}") from None
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(_SCHEMA)
+            if target != ":memory:":
+                row = db.execute("PRAGMA quick_check").fetchone()
+                if row is None or row[0] != "ok":
+                    raise sqlite3.DatabaseError(f"database disk image is malformed ({row})")
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    # -- reading and writing -----------------------------------------------
+    def _window(self, key: str) -> float:
+        return self.id_window_s if key.startswith(("id:", "hermes:")) else self.content_window_s
+
+    def get(self, key: str, now: float | None = None) -> Entry | None:
+        now = time.time() if now is None else now
+        try:
+            row = self._db.execute(
+                "SELECT state, at, text, record FROM requests WHERE key = ?", (key,)
+            ).fetchone()
+        except sqlite3.Error as e:
+            log.warning("journal: cannot read %s: %s", key, _one_line(e))
+            return None
+        if row is None or now - row[1] > self._window(key):
+            return None
+        try:
+            record = json.loads(row[3])
+        except ValueError:
+            record = {}
+        return Entry(key, row[0], row[1], row[2], record)
 
     def state(self, key: str, now: float | None = None) -> str | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        now = time.time() if now is None else now
-        if now - entry[1] > self._window(key):
-            del self._entries[key]
-            return None
-        return entry[0]
+        entry = self.get(key, now)
+        return None if entry is None else entry.state
 
-    def mark(self, key: str, state: str, now: float | None = None) -> None:
+    def mark(
+        self,
+        key: str,
+        state: str,
+        now: float | None = None,
+        *,
+        text: str = "",
+        record: dict[str, Any] | None = None,
+    ) -> None:
+        """Record `state` for `key` (replacing what was there); raises
+        JournalWriteError when the write did not happen."""
         now = time.time() if now is None else now
-        self._entries[key] = (state, now)
-        if self._file is not None:
-            self._file.write(f"{now:.3f} {state} {key}\n")
-            self._file.flush()
-            self._lines += 1
-            if self._lines > 2 * max(len(self._entries), 1000):
-                self._compact()
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO requests (key, state, at, text, record) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (key, state, now, text, json.dumps(record or {}, ensure_ascii=False)),
+            )
+        except (sqlite3.Error, ValueError) as e:
+            raise JournalWriteError(_one_line(e)) from None
 
     def prune(self, now: float) -> None:
-        stale = [k for k, (_, ts) in self._entries.items() if now - ts > self._window(k)]
-        for k in stale:
-            del self._entries[k]
-        if len(self._entries) > self.max_entries:
-            for k, _ in sorted(self._entries.items(), key=lambda kv: kv[1][1])[
-                : len(self._entries) - self.max_entries
-            ]:
-                del self._entries[k]
-
-    def _compact(self) -> None:
-        if self.path is None or self._file is None:
-            return
-        tmp = self.path.with_suffix(".tmp")
-        with tmp.open("w", encoding="utf-8") as f:
-            for key, (state, ts) in self._entries.items():
-                f.write(f"{ts:.3f} {state} {key}\n")
-        self._file.close()
-        os.replace(tmp, self.path)
-        self._file = self.path.open("a", encoding="utf-8")
-        self._lines = len(self._entries)
+        """Forget what is older than its window, and the oldest beyond max_entries."""
+        try:
+            self._db.execute(
+                "DELETE FROM requests WHERE (key LIKE 'id:%' OR key LIKE 'hermes:%') AND at < ?",
+                (now - self.id_window_s,),
+            )
+            self._db.execute(
+                "DELETE FROM requests WHERE key NOT LIKE 'id:%' AND key NOT LIKE 'hermes:%' "
+                "AND at < ?",
+                (now - self.content_window_s,),
+            )
+            excess = len(self) - self.max_entries
+            if excess > 0:
+                self._db.execute(
+                    "DELETE FROM requests WHERE key IN "
+                    "(SELECT key FROM requests ORDER BY at LIMIT ?)",
+                    (excess,),
+                )
+        except sqlite3.Error as e:
+            log.warning("journal: pruning failed: %s", _one_line(e))
 
     def __len__(self) -> int:
-        return len(self._entries)
+        try:
+            return int(self._db.execute("SELECT COUNT(*) FROM requests").fetchone()[0])
+        except sqlite3.Error:
+            return 0
 
     def close(self) -> None:
-        if self._file is not None:
-            with contextlib.suppress(OSError):
-                self._file.close()
-            self._file = None
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()

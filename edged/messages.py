@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -17,17 +18,27 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from edged.reply_to import ReplyRules, reply_to_problem
+
 # MQTT topic names may not hold these; reply_to must be a plain topic.
 _TOPIC_FORBIDDEN = set("+#\x00")
+# A request id is echoed in results, logs and the journal: printable and short.
+MAX_ID_CHARS = 256
+# Python refuses int() of longer digit strings (a ValueError json.loads does
+# not turn into a JSONDecodeError); such a number is kept as its digits.
+_MAX_INT_DIGITS = 4000
 
 
 class InboundJson(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     text: str = Field(max_length=100_000)
-    id: str | int | None = None
+    # Checked by `clean_id` before the model sees the payload.
+    id: Any = None
     site: str | None = Field(default=None, max_length=64)
-    ts: float | None = None  # seconds since the epoch, when the words were spoken
+    # Seconds since the epoch, when the words were spoken; NaN or infinity
+    # would make an utterance never stale.
+    ts: float | None = Field(default=None, allow_inf_nan=False)
     reply_to: str | None = Field(default=None, max_length=256)
 
     @field_validator("site")
@@ -91,6 +102,53 @@ class Limits:
     max_payload_bytes: int = 16_384
     max_json_depth: int = 8
     max_text_chars: int = 500
+    max_clock_skew_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class HugeInt:
+    """A JSON integer too long for int(): kept as its digits, never a number."""
+
+    digits: str
+
+    def __str__(self) -> str:
+        return self.digits
+
+
+def _parse_int(digits: str) -> int | HugeInt:
+    return int(digits) if len(digits) <= _MAX_INT_DIGITS else HugeInt(digits)
+
+
+def _scrub(obj: Any) -> Any:
+    """Lone surrogates (JSON's "\\udfff") replaced by U+FFFD: a str holding one
+    cannot be encoded as UTF-8, so the result or the journal would fail."""
+    if isinstance(obj, str):
+        if obj.isascii():
+            return obj
+        return obj.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    if isinstance(obj, dict):
+        return {_scrub(k): _scrub(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_scrub(v) for v in obj]
+    return obj
+
+
+def clean_id(raw: Any) -> tuple[str | None, str | None]:
+    """(the id as text, None), (None, None) when there is none, or (None, why
+    it cannot be used). Integers of any size are ids; bool, float and
+    containers are not."""
+    if raw is None:
+        return None, None
+    if isinstance(raw, bool) or not isinstance(raw, str | int | HugeInt):
+        return None, f"id must be a string or an integer, not {type(raw).__name__}"
+    text = str(raw)
+    if not text:
+        return None, None
+    if len(text) > MAX_ID_CHARS:
+        return None, f"id is {len(text)} characters long (limit {MAX_ID_CHARS})"
+    if not text.isprintable() or "\ufffd" in text:
+        return None, "id holds control or unencodable characters"
+    return text, None
 
 
 def _depth(obj: Any, limit: int, level: int = 1) -> int:
@@ -150,9 +208,11 @@ def load_json(raw: str, limits: Limits) -> tuple[Any, str | None]:
     if not _json_depth_ok(raw, limits.max_json_depth):
         return None, f"JSON nested deeper than {limits.max_json_depth} levels"
     try:
-        return json.loads(raw), None
+        return _scrub(json.loads(raw, parse_int=_parse_int)), None
     except json.JSONDecodeError as e:
         return None, f"broken JSON: {e.msg} at line {e.lineno} column {e.colno}"
+    except (ValueError, RecursionError) as e:  # pragma: no cover - json's other refusals
+        return None, f"unreadable JSON: {e}"
 
 
 def site_from_topic(topic: str, patterns: list[str]) -> str | None:
@@ -179,8 +239,14 @@ def decode_inbound(
     limits: Limits,
     patterns: list[str],
     now: float | None = None,
+    reply_rules: ReplyRules | None = None,
 ) -> Utterance | InboundError:
-    """Bytes from the broker -> an utterance, or an error that names the problem."""
+    """Bytes from the broker -> an utterance, or an error that names the problem.
+
+    The topic's site wins: a payload `site` that names another is refused
+    (a "yes" sent to the kitchen must not confirm the hallway's unlock). A
+    `ts` in the future beyond `max_clock_skew_s` is refused too, as is a
+    `reply_to` outside `reply_rules` (the default: under `edged/reply/`)."""
     now = time.time() if now is None else now
     site = site_from_topic(topic, patterns)
     fallback_id = ""  # the sender's id, else a random one (made only when needed)
@@ -203,8 +269,10 @@ def decode_inbound(
             return fail(problem)
         if not isinstance(obj, dict):
             return fail('JSON payload must be an object with a "text" field')
-        raw_id = obj.get("id")
-        id_str = str(raw_id) if isinstance(raw_id, str | int) and str(raw_id) else None
+        id_str, id_problem = clean_id(obj.get("id"))
+        if id_problem is not None:
+            new_id = uuid.uuid4().hex
+            return fail(f"invalid id: {id_problem}; answered as {new_id}, not acted on", new_id)
         try:
             msg = InboundJson.model_validate(obj)
         except ValidationError as e:
@@ -214,11 +282,32 @@ def decode_inbound(
             # to the configured result topic.
             return fail(f"invalid field {where}: {first['msg']}", id_str)
         text = msg.text
-        if msg.id is not None and str(msg.id):
-            fallback_id = str(msg.id)
+        if id_str is not None:
+            fallback_id = id_str
             own_id = True
-        site = msg.site or site
+        if msg.site is not None and site is not None and msg.site != site:
+            return fail(
+                f"site {msg.site!r} in the payload differs from {site!r} in the topic {topic}",
+                id_str,
+                text=text,
+            )
+        site = site or msg.site
         ts, reply_to = msg.ts, msg.reply_to
+        if reply_to is not None:
+            rules = reply_rules or ReplyRules(("edged/reply/",), ())
+            problem = reply_to_problem(reply_to, rules)
+            if problem is not None:
+                return fail(problem, id_str, text=text)
+        if ts is not None and ts - now > limits.max_clock_skew_s:
+            return fail(
+                f"ts is {ts - now:.0f}s in the future (clock skew allowed: "
+                f"{limits.max_clock_skew_s:g}s): refused, not treated as fresh",
+                id_str,
+                reply_to,
+                text,
+            )
+        if ts is not None and not math.isfinite(ts):  # pragma: no cover - the model refuses
+            return fail("ts must be a finite number", id_str, reply_to, text)
     else:
         text, ts, reply_to = raw, None, None
     if not text.isprintable():
@@ -242,6 +331,16 @@ class ActionOut:
     params: dict[str, Any]
     topic: str
     payload: str
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ActionOut:
+        return cls(
+            str(d.get("device", "")),
+            str(d.get("op", "")),
+            dict(d.get("params") or {}),
+            str(d.get("topic", "")),
+            str(d.get("payload", "")),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -273,9 +372,36 @@ class ResultEvent:
     # reported it. `states` instead when the question was about several.
     state: dict[str, Any] | None = None
     states: list[dict[str, Any]] = field(default_factory=list)
+    # Further keys, only when they apply: "duplicate", "original".
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ResultEvent:
+        """A result as `to_dict` wrote it (read back from the journal)."""
+        known = {
+            "id", "text", "site", "status", "intent", "confidence", "slots", "actions",
+            "error", "latency_ms", "stages_ms", "state", "states",
+        }  # fmt: skip
+        return cls(
+            id=str(d.get("id", "")),
+            text=str(d.get("text", "")),
+            site=d.get("site"),
+            status=str(d.get("status", "error")),
+            intent=d.get("intent"),
+            confidence=d.get("confidence"),
+            slots=list(d.get("slots") or []),
+            actions=[ActionOut.from_dict(a) for a in d.get("actions") or []],
+            error=d.get("error"),
+            latency_ms=d.get("latency_ms"),
+            stages_ms=dict(d.get("stages_ms") or {}),
+            state=d.get("state"),
+            states=list(d.get("states") or []),
+            extra={k: v for k, v in d.items() if k not in known},
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out = {
+            **self.extra,
             "id": self.id,
             "text": self.text,
             "site": self.site,

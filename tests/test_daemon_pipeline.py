@@ -41,9 +41,8 @@ class FakeEngine:
         time.sleep(0.001)  # the model takes a moment, on a parser thread
         return f"parsed {item.id}"
 
-    def handle(
-        self, item: Utterance, now: float, replay: bool = False, parse: Any = None
-    ) -> Outcome:
+    def handle(self, item: Utterance, now: float, parse: Any = None) -> Outcome:
+        replay = False
         # Each utterance comes with its own parse, however the parsers overlapped.
         assert parse == f"parsed {item.id}"
         self.handled.append((item.id, replay))
@@ -66,22 +65,23 @@ class FakeLink:
         self.rng = random.Random(seed)
         self.session = 0
         self.timeout = 10.0
+        self.alive = True
 
     def publish(
         self, topic: str, payload: bytes, qos: int, retain: bool = False
-    ) -> asyncio.Future[None]:
+    ) -> asyncio.Future[int]:
         rid = topic.split("/")[1] if topic.startswith("cmnd/") else None
         if rid is not None:
-            # A command goes out only after "acted" is in the journal.
-            assert self.journal.state(f"id:{rid}") == "acted"
+            # A command goes out only after "sending" is in the journal.
+            assert self.journal.state(f"id:{rid}") == "sending"
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
+        fut: asyncio.Future[int] = loop.create_future()
 
         def puback() -> None:
             self.log.append(("publish", topic))
             if rid is None:
                 self.log.append(("result", json.loads(payload)["id"]))
-            fut.set_result(None)
+            fut.set_result(0)
 
         loop.call_later(self.rng.uniform(0, 0.005), puback)
         return fut
@@ -98,10 +98,11 @@ async def run_messages(
     cfg: Config, tmp_path: Path, ids: list[str]
 ) -> tuple[FakeEngine, FakeLink, Journal]:
     engine = FakeEngine()
-    journal = Journal(tmp_path / "journal.log")
+    journal = Journal(tmp_path / "journal.db")
     daemon = Daemon(cfg, engine, journal)  # type: ignore[arg-type]
     client = FakeLink(journal)
     daemon._link = client  # type: ignore[assignment]
+    daemon.connected.set()
     worker = asyncio.create_task(daemon._worker())
     for mid, rid in enumerate(ids, start=1):
         daemon.inbox.put_nowait(_Inbound(utterance(rid), mid, 1, daemon._session_no))
@@ -136,9 +137,11 @@ def test_a_repeated_id_acts_once(cfg: Config, tmp_path: Path) -> None:
     engine, client, _ = asyncio.run(run_messages(cfg, tmp_path, ids))
     commands = [x for what, x in client.log if what == "publish" and str(x).startswith("cmnd/")]
     assert commands == ["cmnd/same/POWER", "cmnd/other/POWER"]
-    # The copies were recognised as answered, not handled again.
+    # The copies were recognised as answered, not handled again, and each
+    # still got its result: the first outcome, marked as a duplicate.
     assert engine.handled == [("same", False), ("other", False)]
     assert [mid for what, mid in client.log if what == "ack"] == [1, 2, 3, 4]
+    assert sorted(x for what, x in client.log if what == "result") == ["other"] + ["same"] * 3
 
 
 def _queued_stream(coalesce: bool, qos0_too: bool = False) -> tuple[int, bytes]:

@@ -15,6 +15,7 @@ request from that site replaces (drops) what was pending there, so a later
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -197,6 +198,9 @@ def check_utterance(
     """The checks that come before any target: stale, a yes/no answer,
     nevermind, not recognised, the confidence floor. None: go on.
     Shared by apply_policy and custom intents (which have no devices)."""
+    if utterance_ts is not None and not math.isfinite(utterance_ts):
+        # NaN compares false with everything: it would never be stale.
+        return Decision("error", reason="the utterance's timestamp is not a finite number")
     if utterance_ts is not None and now - utterance_ts > policy.max_age_s:
         return Decision(
             "error",

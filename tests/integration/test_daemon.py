@@ -177,9 +177,9 @@ def test_reply_to_and_stale_utterances(daemon: DaemonProcess, probe: Probe) -> N
     i = rid()
     probe.publish(
         "edged/utterance",
-        json.dumps({"text": "turn on the reading lamp", "id": i, "reply_to": "hub/answers"}),
+        json.dumps({"text": "turn on the reading lamp", "id": i, "reply_to": "edged/reply/hub"}),
     )
-    r = result_for(probe, i, topic="hub/answers")
+    r = result_for(probe, i, topic="edged/reply/hub")
     assert r["status"] == "executed"
     import time
 

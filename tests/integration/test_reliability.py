@@ -161,7 +161,10 @@ def test_kill_9_mid_stream_then_restart(tmp_path: Path) -> None:
         # as answered, so the new daemon answers that message again (without
         # its commands). Only messages in flight at the kill can repeat.
         assert c["duplicated_results"] <= 3
-        assert c["duplicated_commands"] == 0
+        # These commands are all on/off: one journaled "sending" whose PUBACK
+        # the killed daemon never saw is sent again (twice is harmless for
+        # on/off; a toggle is never resent: test_fault_matrix counts those).
+        assert c["duplicated_commands"] <= 3
         assert second.proc is not None and second.proc.poll() is None
     finally:
         publisher.close()
