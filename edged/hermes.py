@@ -23,7 +23,7 @@ from typing import Any, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from edged.messages import InboundError, Limits, Utterance, decode_text, load_json
+from edged.messages import InboundError, Limits, Utterance, clean_id, decode_text, load_json
 from edged.nlu.model import clean_text
 from edged.nlu.types import Parse, Slot
 
@@ -155,8 +155,11 @@ def decode_query(
         site = obj["siteId"][:256]
     if isinstance(obj.get("sessionId"), str):
         session = obj["sessionId"][:256]
-    if isinstance(obj.get("id"), str | int) and not isinstance(obj.get("id"), bool):
-        request_id = str(obj["id"])[:256] or None
+    request_id, id_problem = clean_id(obj.get("id"))
+    if id_problem is not None:
+        # Unprintable or too long: it would forge log lines or fail to encode.
+        request_id = uuid.uuid4().hex
+        return fail(f"invalid id: {id_problem}; answered as {request_id}")
     try:
         query = _QueryIn.model_validate(obj)
     except ValidationError as e:
