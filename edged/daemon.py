@@ -355,6 +355,7 @@ class Daemon:
         self._delivering: set[asyncio.Task[None]] = set()
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._ready_sent = False
+        self._flush_scheduled = False
         # Queued for (or on) the engine thread.
         self._understanding: dict[asyncio.Future[Outcome], Future[Parse | None]] = {}
         self._last_delivery: asyncio.Task[None] | None = None
@@ -949,10 +950,15 @@ class Daemon:
         }
 
     def _journal(
-        self, key: str, state: str, item: Utterance | InboundError, outcome: Outcome
+        self,
+        key: str,
+        state: str,
+        item: Utterance | InboundError,
+        outcome: Outcome,
+        durable: bool = True,
     ) -> None:
         """Record a state; raises JournalWriteError (the caller decides)."""
-        self.journal.mark(key, state, text=item.text, record=self._record(outcome))
+        self.journal.mark(key, state, text=item.text, record=self._record(outcome), durable=durable)
 
     async def _deliver(self, outcome: Outcome, inbound: _Inbound) -> None:
         """A new request: `sending` journaled before any command goes out
@@ -983,9 +989,24 @@ class Daemon:
         self, key: str, state: str, item: Utterance | InboundError, outcome: Outcome
     ) -> None:
         try:
-            self._journal(key, state, item, outcome)
+            # Committed at the end of this loop turn, with the other marks
+            # made in it: losing it to a crash only means a redelivery is
+            # answered again (idempotent commands resent, toggles reported
+            # as unsure), never a command sent without "sending" on disk.
+            self._journal(key, state, item, outcome, durable=False)
         except JournalWriteError as e:
             log.warning("journal not written (%s): %s is not marked %s", e, _describe(item), state)
+            return
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_journal)
+
+    def _flush_journal(self) -> None:
+        self._flush_scheduled = False
+        try:
+            self.journal.flush()
+        except JournalWriteError as e:
+            log.warning("journal not written (%s): recent sent/answered marks are lost", e)
 
     async def _answer_duplicate(self, entry: Entry, inbound: _Inbound) -> None:
         item = inbound.item

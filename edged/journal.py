@@ -185,22 +185,49 @@ class Journal:
         *,
         text: str = "",
         record: dict[str, Any] | None = None,
+        durable: bool = True,
     ) -> None:
-        """Record `state` for `key` (replacing what was there); raises
-        JournalWriteError when the write did not happen."""
+        """Record `state` for `key` (replacing what was there). `durable`:
+        committed before this returns (with what waits to be, see `flush`),
+        else JournalWriteError and nothing of it is kept. Not durable: kept
+        in the open transaction until the next `flush`, so marks made close
+        together share one commit (a commit is ~50-150 us; three per request
+        were a fifth of a core at 300 requests/s)."""
         now = time.time() if now is None else now
         try:
+            if not self._db.in_transaction:
+                self._db.execute("BEGIN")
             self._db.execute(
                 "INSERT OR REPLACE INTO requests (key, state, at, text, record) "
                 "VALUES (?, ?, ?, ?, ?)",
                 (key, state, now, text, json.dumps(record or {}, ensure_ascii=False)),
             )
         except (sqlite3.Error, ValueError) as e:
+            self._rollback()
             raise JournalWriteError(_one_line(e)) from None
+        if durable:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit what `mark` left open; JournalWriteError (and those marks
+        dropped) when the commit fails."""
+        if not self._db.in_transaction:
+            return
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as e:
+            self._rollback()
+            raise JournalWriteError(_one_line(e)) from None
+
+    def _rollback(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
 
     def prune(self, now: float) -> None:
         """Forget what is older than its window, and the oldest beyond max_entries."""
         try:
+            self.flush()
             self._db.execute(
                 "DELETE FROM requests WHERE (key LIKE 'id:%' OR key LIKE 'hermes:%') AND at < ?",
                 (now - self.id_window_s,),
@@ -217,7 +244,7 @@ class Journal:
                     "(SELECT key FROM requests ORDER BY at LIMIT ?)",
                     (excess,),
                 )
-        except sqlite3.Error as e:
+        except (sqlite3.Error, JournalWriteError) as e:
             log.warning("journal: pruning failed: %s", _one_line(e))
 
     def __len__(self) -> int:
@@ -227,5 +254,7 @@ class Journal:
             return 0
 
     def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error, JournalWriteError):
+            self.flush()
         with contextlib.suppress(sqlite3.Error):
             self._db.close()
