@@ -356,6 +356,7 @@ class Daemon:
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._ready_sent = False
         self._flush_scheduled = False
+        self._sync_waiter: asyncio.Future[None] | None = None
         # Queued for (or on) the engine thread.
         self._understanding: dict[asyncio.Future[Outcome], Future[Parse | None]] = {}
         self._last_delivery: asyncio.Task[None] | None = None
@@ -967,7 +968,8 @@ class Daemon:
         key, item = inbound.key, inbound.item
         if outcome.commands:
             try:
-                self._journal(key, "sending", item, outcome)
+                self._journal(key, "sending", item, outcome, durable=False)
+                await self._journal_synced()
             except JournalWriteError as e:
                 log.error("journal not written (%s): %s not acted on", e, _describe(item))
                 outcome.result = dataclasses.replace(
@@ -997,16 +999,48 @@ class Daemon:
         except JournalWriteError as e:
             log.warning("journal not written (%s): %s is not marked %s", e, _describe(item), state)
             return
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush_journal)
 
+    async def _journal_synced(self) -> None:
+        """Wait until the marks made so far are committed and fsynced (one
+        commit and one fsync for all requests that wait in this loop turn;
+        the fsync runs on a thread, the loop goes on). JournalWriteError
+        when that failed."""
+        if self._sync_waiter is None:
+            waiter = asyncio.get_running_loop().create_future()
+            # Retrieved even when every waiter was cancelled (no warning).
+            waiter.add_done_callback(lambda f: f.cancelled() or f.exception())
+            self._sync_waiter = waiter
+            self._schedule_flush()
+        await asyncio.shield(self._sync_waiter)
+
     def _flush_journal(self) -> None:
         self._flush_scheduled = False
+        waiter, self._sync_waiter = self._sync_waiter, None
         try:
             self.journal.flush()
         except JournalWriteError as e:
-            log.warning("journal not written (%s): recent sent/answered marks are lost", e)
+            if waiter is not None:
+                waiter.set_exception(e)
+            log.warning("journal not written (%s): the marks of this moment are lost", e)
+            return
+        if waiter is None:
+            return
+        synced = asyncio.get_running_loop().run_in_executor(None, self.journal.sync)
+
+        def settle_waiter(f: asyncio.Future[None]) -> None:
+            error = f.exception()
+            if error is not None:
+                waiter.set_exception(error)
+            else:
+                waiter.set_result(None)
+
+        synced.add_done_callback(settle_waiter)
 
     async def _answer_duplicate(self, entry: Entry, inbound: _Inbound) -> None:
         item = inbound.item

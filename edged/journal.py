@@ -16,7 +16,10 @@ hand-written line file could not promise. The states, in order:
 Keys are `id:<request id>` when the sender gave one, else a hash of site and
 text (`sha:`) or of the raw payload (`raw:`, for payloads that could not be
 read). With `synchronous=NORMAL` each write survives the process dying (what a
-redelivery follows); a power cut may lose the last few, never the file.
+redelivery follows); a power cut may lose the last few, never the file. A
+`sending` mark is also fsynced before its commands go out (`sync`, one for
+all marks made in the same moment), so not even a power cut can make edged
+forget a command it sent.
 
 A write that fails (disk full, I/O error) raises `JournalWriteError` with a
 one-line reason: the daemon then sends no command it could not record. A
@@ -218,6 +221,26 @@ class Journal:
         except sqlite3.Error as e:
             self._rollback()
             raise JournalWriteError(_one_line(e)) from None
+
+    def sync(self) -> None:
+        """fsync the write-ahead log: what was committed survives a power cut
+        too (`synchronous=NORMAL` alone promises that only for a crash of
+        the process). Touches only the file, not the connection, so it may
+        run on another thread while the event loop goes on."""
+        if self.path is None:
+            return
+        try:
+            fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+        except FileNotFoundError:
+            return  # checkpointed and removed: the data is in the main file
+        except OSError as e:
+            raise JournalWriteError(f"cannot sync the journal: {e.strerror or e}") from None
+        try:
+            os.fsync(fd)
+        except OSError as e:
+            raise JournalWriteError(f"cannot sync the journal: {e.strerror or e}") from None
+        finally:
+            os.close(fd)
 
     def _rollback(self) -> None:
         with contextlib.suppress(sqlite3.Error):

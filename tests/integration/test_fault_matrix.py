@@ -112,6 +112,25 @@ def acl_conf(work: Path) -> str:
     return f"password_file {passwd}\nacl_file {acl}\nallow_anonymous true\n"
 
 
+def tear_wal(wal: Path) -> None:
+    """A write torn by a power cut: after the last frame of the journal's
+    write-ahead log, a frame that was only half written (its header, then
+    half a page of noise). SQLite must stop at it, keep everything before
+    it, and not read the noise into a record."""
+    data = wal.read_bytes()
+    page_size = int.from_bytes(data[8:12], "big")
+    salts = data[16:24]
+    end = 32
+    while end + 24 + page_size <= len(data) and data[end + 8 : end + 16] == salts:
+        end += 24 + page_size
+    assert end > 32, "the journal's WAL holds no frame to tear after"
+    header = data[32:56]
+    with wal.open("r+b") as f:
+        f.seek(end)
+        f.write(header + os.urandom(page_size // 2))
+    print(f"\ntorn: a half frame written at byte {end} of the WAL ({len(data)} bytes)")
+
+
 def stream(publisher: Probe, action: Callable[[], None] | None) -> list[str]:
     ids = []
     start = time.perf_counter()
@@ -217,11 +236,7 @@ def run_fault(tmp_path: Path, name: str) -> dict[str, int]:
 
     def torn() -> None:
         first.stop(signal.SIGKILL)
-        wal = tmp_path / "state" / "journal.db-wal"
-        size = wal.stat().st_size if wal.exists() else 0
-        if size > 1000:
-            # Cut the last WAL frame in half: a write torn by a power cut.
-            os.truncate(wal, size - 2000)
+        tear_wal(tmp_path / "state" / "journal.db-wal")
         second.start()
 
     actions: dict[str, Callable[[], None] | None] = {
