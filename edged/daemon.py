@@ -357,6 +357,7 @@ class Daemon:
         self._ready_sent = False
         self._flush_scheduled = False
         self._sync_waiter: asyncio.Future[None] | None = None
+        self._syncing = False
         # Queued for (or on) the engine thread.
         self._understanding: dict[asyncio.Future[Outcome], Future[Parse | None]] = {}
         self._last_delivery: asyncio.Task[None] | None = None
@@ -1007,40 +1008,46 @@ class Daemon:
             asyncio.get_running_loop().call_soon(self._flush_journal)
 
     async def _journal_synced(self) -> None:
-        """Wait until the marks made so far are committed and fsynced (one
-        commit and one fsync for all requests that wait in this loop turn;
-        the fsync runs on a thread, the loop goes on). JournalWriteError
-        when that failed."""
+        """Wait until the marks made so far are committed and fsynced.
+        Group commit: one fsync at a time, on a thread (the loop goes on);
+        whoever asks meanwhile waits for the next one, which covers them
+        all. JournalWriteError when that failed."""
         if self._sync_waiter is None:
             waiter = asyncio.get_running_loop().create_future()
             # Retrieved even when every waiter was cancelled (no warning).
             waiter.add_done_callback(lambda f: f.cancelled() or f.exception())
             self._sync_waiter = waiter
-            self._schedule_flush()
+            if not self._syncing:
+                self._schedule_flush()
         await asyncio.shield(self._sync_waiter)
 
     def _flush_journal(self) -> None:
         self._flush_scheduled = False
-        waiter, self._sync_waiter = self._sync_waiter, None
+        waiter = None if self._syncing else self._sync_waiter
         try:
             self.journal.flush()
         except JournalWriteError as e:
-            if waiter is not None:
-                waiter.set_exception(e)
             log.warning("journal not written (%s): the marks of this moment are lost", e)
+            if waiter is not None:
+                self._sync_waiter = None
+                waiter.set_exception(e)
             return
         if waiter is None:
             return
+        self._sync_waiter, self._syncing = None, True
         synced = asyncio.get_running_loop().run_in_executor(None, self.journal.sync)
 
-        def settle_waiter(f: asyncio.Future[None]) -> None:
+        def synced_done(f: asyncio.Future[None]) -> None:
+            self._syncing = False
             error = f.exception()
             if error is not None:
                 waiter.set_exception(error)
             else:
                 waiter.set_result(None)
+            if self._sync_waiter is not None:  # asked for while this one ran
+                self._schedule_flush()
 
-        synced.add_done_callback(settle_waiter)
+        synced.add_done_callback(synced_done)
 
     async def _answer_duplicate(self, entry: Entry, inbound: _Inbound) -> None:
         item = inbound.item
