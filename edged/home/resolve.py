@@ -982,9 +982,9 @@ def _find_targets(
         # is about the player this site just touched; a place or a kind word
         # ("mute the speaker", "pause the music in the kitchen") chooses anew.
         if areas is None and _kind_slot(parse) is None:
-            fits = _INTENT_FITS[intent]
+            plays = _INTENT_FITS[intent]
             recent = [home.devices[i] for i in context.recall(site, now) if i in home.devices]
-            if recent and all(fits(d) for d in recent):
+            if recent and all(plays(d) for d in recent):
                 return _Targets(recent, implicit=True, how="context")
         return _choose_player(home, intent, areas, site_area, state, _kind_slot(parse))
 
