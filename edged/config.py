@@ -497,36 +497,6 @@ class TopicsConfig(_Model):
             raise ValueError(f"must be letters, digits, _ or - (got {v!r})")
         return v
 
-    def subscriptions(self) -> list[str]:
-        """The filters to subscribe to, as `$share/<group>/...` when shared."""
-        if self.shared_group:
-            return [f"$share/{self.shared_group}/{t}" for t in self.utterance]
-        return list(self.utterance)
-
-    def site_of(self, topic: str) -> str | None:
-        """The site an utterance topic names: the level matched by '+', if any."""
-        for pattern in self.utterance:
-            site = _match_site(pattern, topic)
-            if site is not None:
-                return site or None
-        return None
-
-
-def _match_site(pattern: str, topic: str) -> str | None:
-    """'' when `topic` matches a pattern without a '+', None when no match."""
-    p_parts, t_parts = pattern.split("/"), topic.split("/")
-    site = ""
-    for i, p in enumerate(p_parts):
-        if p == "#":
-            return site
-        if i >= len(t_parts):
-            return None
-        if p == "+":
-            site = t_parts[i]
-        elif p != t_parts[i]:
-            return None
-    return site if len(p_parts) == len(t_parts) else None
-
 
 class NluConfig(_Model):
     model_dir: Path = Field(default_factory=default_model_dir)
@@ -903,6 +873,33 @@ class CustomIntentConfig(_Model):
     required_slots: list[str] = Field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class InstanceNames:
+    """What one daemon of a shared group names after itself."""
+
+    node_id: str
+    status: str
+    state_topic: str
+
+
+def _given(section: Any) -> dict[str, Any] | None:
+    """The keys a config section sets: from YAML (a dict) or a model built in code."""
+    if isinstance(section, dict):
+        return section
+    if isinstance(section, BaseModel):
+        return section.model_dump(exclude_unset=True)
+    return None
+
+
+def instance_names(client_id: str) -> InstanceNames:
+    """Names derived from an MQTT client id: one topic level and a Home Assistant
+    node id, so only letters, digits, `_` and `-` (anything else becomes `_`)."""
+    level = re.sub(r"[^A-Za-z0-9_-]+", "_", client_id).strip("_") or "edged"
+    return InstanceNames(
+        node_id=level, status=f"edged/{level}/status", state_topic=f"edged/{level}/state"
+    )
+
+
 class Config(_Model):
     # `import_=` in Python, `import:` in the file.
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -924,6 +921,36 @@ class Config(_Model):
     state_dir: Path | None = None
     # Intent name -> the MQTT messages it sends (intents from custom sentences).
     custom_intents: dict[str, CustomIntentConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _per_instance_names(cls, data: Any) -> Any:
+        """Daemons in one shared group get their own status topic and discovery names.
+
+        They share the utterances (and the result topic the hub reads), but each
+        has its own availability and its own device in Home Assistant: with the
+        defaults they would overwrite each other's retained `online`/`offline`
+        and announce one device twice. So when `topics.shared_group` is set, the
+        status topic, the discovery node id and the discovery state topic that
+        the file leaves unset are derived from `mqtt.client_id`, which the broker
+        requires to be different per daemon anyway.
+        """
+        if not isinstance(data, dict):
+            return data
+        topics = _given(data.get("topics"))
+        if topics is None or not topics.get("shared_group"):
+            return data
+        mqtt = _given(data.get("mqtt")) or {}
+        client_id = mqtt.get("client_id", "edged")
+        if not isinstance(client_id, str) or not client_id:
+            return data  # validation reports it
+        names = instance_names(client_id)
+        data = {**data, "topics": {"status": names.status, **topics}}
+        discovery = _given(data.get("discovery", {}))
+        if discovery is not None:
+            derived = {"node_id": names.node_id, "state_topic": names.state_topic}
+            data["discovery"] = {**derived, **discovery}
+        return data
 
     @model_validator(mode="after")
     def _cross_references(self) -> Config:
@@ -1065,11 +1092,43 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of sections")
+    data = _broker_from_environment(data, os.environ, source)
     try:
         return Config.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as e:
         lines = [_describe(err, root) for err in e.errors(include_url=False)]
         raise ConfigError(f"{source}: invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+# `make run` points the example config at the broker it started for itself
+# (its own port) without a copy of the file: the same rule for `edged run`,
+# `check-config` and a reload.
+BROKER_ENV = {"EDGED_MQTT_HOST": "host", "EDGED_MQTT_PORT": "port"}
+
+
+def _broker_from_environment(
+    data: dict[str, Any], environ: Mapping[str, str], source: str
+) -> dict[str, Any]:
+    """`data` with mqtt.host / mqtt.port replaced by EDGED_MQTT_HOST / EDGED_MQTT_PORT when set."""
+    overrides: dict[str, Any] = {}
+    for var, key in BROKER_ENV.items():
+        value = environ.get(var, "").strip()
+        if not value:
+            continue
+        if key == "port":
+            if not value.isdigit() or not 1 <= int(value) <= 65535:
+                raise ConfigError(f"{source}: {var}: must be a port number 1-65535 (got {value!r})")
+            overrides[key] = int(value)
+        else:
+            overrides[key] = value
+    if not overrides:
+        return data
+    mqtt = data.get("mqtt")
+    if mqtt is None:
+        mqtt = {}
+    if not isinstance(mqtt, dict):
+        return data  # validation reports the bad section itself
+    return {**data, "mqtt": {**mqtt, **overrides}}
 
 
 def _all_field_names() -> set[str]:

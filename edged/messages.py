@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from paho.mqtt.client import topic_matches_sub
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from edged.reply_to import ReplyRules, reply_to_problem
@@ -216,20 +217,16 @@ def load_json(raw: str, limits: Limits) -> tuple[Any, str | None]:
 
 
 def site_from_topic(topic: str, patterns: list[str]) -> str | None:
-    """The segment a `+` matched in the subscription pattern: `edged/<site>/utterance`."""
-    parts = topic.split("/")
+    """The level the `+` of the first subscription pattern `topic` matches
+    stands for (`edged/<site>/utterance`); None for a pattern without one, an
+    empty level or no match. The one topic matcher: paho's, MQTT's own rules
+    (`#` also matches its parent level; `$` topics only match `$` patterns)."""
     for pattern in patterns:
-        pp = pattern.split("/")
-        if len(pp) != len(parts):
-            continue
-        site = None
-        for a, b in zip(pp, parts, strict=True):
-            if a == "+":
-                site = b
-            elif a != b:
-                break
-        else:
-            return site
+        if topic_matches_sub(pattern, topic):
+            levels = pattern.split("/")
+            if "+" not in levels:  # config allows at most one '+', the site
+                return None
+            return topic.split("/")[levels.index("+")] or None
     return None
 
 

@@ -125,15 +125,87 @@ def test_areas_by_name_or_alias_and_floors() -> None:
     assert {f.id for f in layout.floors} == {"first", "attic"}
 
 
-def test_topics_helpers() -> None:
-    cfg = parse_config("topics: {shared_group: edged}\n")
-    assert cfg.topics.subscriptions() == [
+def test_subscriptions_share_every_inbound_topic() -> None:
+    from edged.daemon import subscription_topics
+
+    cfg = parse_config("topics: {shared_group: edged, hermes: {enabled: true}}\n")
+    assert subscription_topics(cfg) == [
         "$share/edged/edged/utterance",
         "$share/edged/edged/+/utterance",
+        "$share/edged/hermes/nlu/query",
     ]
-    assert cfg.topics.site_of("edged/kitchen/utterance") == "kitchen"
-    assert cfg.topics.site_of("edged/utterance") is None
-    assert cfg.topics.site_of("other/topic") is None
+    assert subscription_topics(parse_config("")) == ["edged/utterance", "edged/+/utterance"]
+
+
+def _shared(client_id: str) -> Config:
+    return parse_config(
+        f"mqtt: {{client_id: {client_id!r}}}\n"
+        "topics: {shared_group: edged}\n"
+        "discovery: {enabled: true}\n"
+    )
+
+
+def test_shared_group_daemons_name_status_and_discovery_after_their_client_id() -> None:
+    a, b = _shared("edged-a"), _shared("edged-b")
+    assert a.topics.status == "edged/edged-a/status"
+    assert b.topics.status == "edged/edged-b/status"
+    assert (a.discovery.node_id, b.discovery.node_id) == ("edged-a", "edged-b")
+    assert a.discovery.state_topic == "edged/edged-a/state"
+    assert b.discovery.state_topic == "edged/edged-b/state"
+    # What they share: the utterances and the result topic the hub reads.
+    assert a.topics.utterance == b.topics.utterance and a.topics.result == b.topics.result
+
+
+def test_shared_group_names_survive_odd_client_ids() -> None:
+    cfg = _shared("pi 4/kitchen#1")
+    assert cfg.discovery.node_id == "pi_4_kitchen_1"
+    assert cfg.topics.status == "edged/pi_4_kitchen_1/status"
+
+
+def test_shared_group_keeps_names_the_file_sets() -> None:
+    cfg = parse_config(
+        "mqtt: {client_id: edged-a}\n"
+        "topics: {shared_group: edged, status: hub/edged-a/alive}\n"
+        "discovery: {enabled: true, node_id: kitchen_pi, state_topic: hub/a/state}\n"
+    )
+    assert cfg.topics.status == "hub/edged-a/alive"
+    assert cfg.discovery.node_id == "kitchen_pi"
+    assert cfg.discovery.state_topic == "hub/a/state"
+
+
+def test_without_a_shared_group_the_names_stay_the_defaults() -> None:
+    cfg = parse_config("mqtt: {client_id: edged-a}\ndiscovery: {enabled: true}\n")
+    assert cfg.topics.status == "edged/status"
+    assert (cfg.discovery.node_id, cfg.discovery.state_topic) == ("edged", "edged/state")
+
+
+def test_shared_group_names_in_a_config_built_in_code() -> None:
+    from edged.config import DiscoveryConfig, MqttConfig, TopicsConfig
+
+    cfg = Config(
+        mqtt=MqttConfig(client_id="edged-b"),
+        topics=TopicsConfig(shared_group="edged"),
+        discovery=DiscoveryConfig(enabled=True),
+    )
+    assert cfg.topics.status == "edged/edged-b/status"
+    assert cfg.discovery.node_id == "edged-b" and cfg.discovery.enabled
+
+
+def test_broker_address_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "mqtt: {host: broker.lan, port: 1883, client_id: x}\n"
+    monkeypatch.setenv("EDGED_MQTT_PORT", "11883")
+    cfg = parse_config(text)
+    assert (cfg.mqtt.host, cfg.mqtt.port, cfg.mqtt.client_id) == ("broker.lan", 11883, "x")
+    monkeypatch.setenv("EDGED_MQTT_HOST", "127.0.0.1")
+    assert (parse_config(text).mqtt.host, parse_config("").mqtt.port) == ("127.0.0.1", 11883)
+    for bad in ("0", "70000", "eleven", "-1"):
+        monkeypatch.setenv("EDGED_MQTT_PORT", bad)
+        with pytest.raises(
+            ConfigError, match=f"EDGED_MQTT_PORT: must be a port number 1-65535 \\(got '{bad}'\\)"
+        ):
+            parse_config(text)
+    monkeypatch.setenv("EDGED_MQTT_PORT", "")
+    assert parse_config(text).mqtt.port == 1883
 
 
 def test_sensitive_ops_merge_with_defaults() -> None:

@@ -216,3 +216,29 @@ def test_birth_message() -> None:
 def test_config_topic_uses_prefix_and_node() -> None:
     assert config_topic(CFG, SENSORS[0]) == "homeassistant/sensor/edged/last_utterance/config"
     assert sensor_config(CFG, SENSORS[0])["json_attributes_topic"] == "edged/state"
+
+
+def test_shared_group_daemons_announce_two_devices_that_do_not_collide() -> None:
+    def daemon(client_id: str) -> Any:
+        return parse_config(
+            f"mqtt: {{client_id: {client_id}}}\n"
+            "topics: {shared_group: edged}\n"
+            "discovery: {enabled: true}\n"
+        )
+
+    a, b = daemon("edged-pi4"), daemon("edged-pi5")
+    announced = {}
+    for cfg in (a, b):
+        messages = announce_messages(cfg)
+        payloads = [json.loads(m.payload) for m in messages]
+        announced[cfg.mqtt.client_id] = (
+            {m.topic for m in messages} | {state_message(cfg, HaState()).topic},
+            {p["unique_id"] for p in payloads},
+            {p["availability_topic"] for p in payloads},
+            {json.dumps(p["device"]["identifiers"]) for p in payloads},
+        )
+        assert all(p["availability_topic"] == cfg.topics.status for p in payloads)
+        assert all(p["state_topic"] == cfg.discovery.state_topic for p in payloads)
+        assert all(TOPIC_RE.match(m.topic) for m in messages)
+    for mine, theirs in zip(announced["edged-pi4"], announced["edged-pi5"], strict=True):
+        assert mine and theirs and not mine & theirs

@@ -14,6 +14,7 @@ from edged.messages import (
     _json_depth_ok,
     _json_depth_scan,
     decode_inbound,
+    site_from_topic,
 )
 
 LIMITS = Limits()
@@ -143,3 +144,31 @@ def test_reply_to_rules_from_the_config() -> None:
     assert reply_to_problem("somewhere/else", wide) is None
     item = _decode(b'{"text": "lamp on", "id": "r", "reply_to": "cmnd/coffee/POWER"}', rules=rules)
     assert isinstance(item, InboundError) and item.reply_to is None  # answered on edged/result
+
+
+@pytest.mark.parametrize(
+    ("topic", "patterns", "site"),
+    [
+        ("edged/kitchen/utterance", PATTERNS, "kitchen"),
+        ("edged/utterance", PATTERNS, None),
+        ("edged//utterance", PATTERNS, None),  # an empty level names no site
+        ("edged/kitchen/other", PATTERNS, None),
+        ("edged/a/b/utterance", PATTERNS, None),
+        ("other/topic", PATTERNS, None),
+        # '#' matches the rest, and its parent level too (MQTT's rule)
+        ("rooms/kitchen/say/now", ["rooms/+/#"], "kitchen"),
+        ("rooms/kitchen", ["rooms/+/#"], "kitchen"),
+        ("voice/anything/at/all", ["voice/#"], None),
+        # a '$' topic only matches a pattern that starts with it
+        ("$SYS/kitchen/utterance", ["+/kitchen/utterance", "#"], None),
+        # the first pattern that matches decides
+        ("edged/kitchen/utterance", ["edged/#", "edged/+/utterance"], None),
+    ],
+)
+def test_site_from_topic(topic: str, patterns: list[str], site: str | None) -> None:
+    assert site_from_topic(topic, patterns) == site
+
+
+def test_the_topic_level_is_the_utterances_site() -> None:
+    item = decode_inbound("rooms/kitchen/say", b"turn on the light", LIMITS, ["rooms/+/say"])
+    assert isinstance(item, Utterance) and item.site == "kitchen"

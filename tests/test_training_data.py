@@ -22,6 +22,7 @@ SMALL = {
 }
 
 
+@pytest.mark.slow  # three full generations: ~20 s on 2 cores
 def test_generation_is_deterministic_for_a_seed() -> None:
     a = generate_examples(seed=5, **SMALL)
     b = generate_examples(seed=5, **SMALL)

@@ -6,8 +6,7 @@ handed (a small plain object the daemon owns, one entry per site).
 Confirmation works by keywords, checked on the raw text before the NLU's
 verdict counts: a bare "yes"/"no" is not something the intent model is
 trained on, and it must work even when the model calls it out of scope.
-`confirmation_reply(text)` exposes the check so the daemon can skip the NLU
-for such replies when the site has something pending (`pending.has(site, now)`).
+`confirmation_reply(text)` is that check.
 A reply only ever answers its own site's pending request; any other new
 request from that site replaces (drops) what was pending there, so a later
 "yes" can never confirm something the user has moved on from.
@@ -118,17 +117,6 @@ class PendingConfirmations:
         """Drop the entries `keep` rejects (the home changed under them);
         returns their sites."""
         gone = [s for s, p in self._by_site.items() if not keep(p)]
-        for site in gone:
-            del self._by_site[site]
-        return gone
-
-    def has(self, site: str | None, now: float) -> bool:
-        pending = self._by_site.get(site)
-        return pending is not None and now <= pending.expires_at
-
-    def expire(self, now: float) -> list[str | None]:
-        """Drop expired entries (housekeeping); returns their sites."""
-        gone = [s for s, p in self._by_site.items() if now > p.expires_at]
         for site in gone:
             del self._by_site[site]
         return gone

@@ -131,6 +131,7 @@ def _two_intents() -> tuple[list[Any], Any]:
     return examples, Labels(["FeedFish", "GoodNight"], [])
 
 
+@pytest.mark.slow  # needs custom_model: a training run (~2 min on 2 cores)
 def test_int8_model_uses_onnxruntime_fused_attention(custom_model: Path) -> None:
     import onnx
 
@@ -143,6 +144,7 @@ def test_int8_model_uses_onnxruntime_fused_attention(custom_model: Path) -> None
     assert "Attention" not in fp32_ops and "Softmax" in fp32_ops
 
 
+@pytest.mark.slow  # needs custom_model: a training run (~2 min on 2 cores)
 def test_reexport_rebuilds_the_int8_model_from_fp32(custom_model: Path, tmp_path: Path) -> None:
     from edged.nlu.model import NluModel
 
@@ -164,6 +166,7 @@ def test_reexport_rebuilds_the_int8_model_from_fp32(custom_model: Path, tmp_path
         assert (a.intent, round(a.confidence, 3)) == (b.intent, round(b.confidence, 3)), text
 
 
+@pytest.mark.slow  # needs custom_model: a training run (~2 min on 2 cores)
 def test_custom_intent_trains_loads_and_acts(
     custom_model: Path, broker: Broker, tmp_path: Path
 ) -> None:
@@ -237,6 +240,7 @@ def test_bad_sentence_files_name_the_line(tmp_path: Path, content: str, expected
     assert not (tmp_path / "never").exists()
 
 
+@pytest.mark.slow  # needs custom_model: a training run (~2 min on 2 cores)
 def test_export_falls_back_to_the_plain_graph_when_fusion_misses(
     custom_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -261,6 +265,7 @@ def test_export_falls_back_to_the_plain_graph_when_fusion_misses(
     )
 
 
+@pytest.mark.slow  # needs custom_model: a training run (~2 min on 2 cores)
 def test_distillation_from_a_teacher_directory(custom_model: Path, tmp_path: Path) -> None:
     """`--teacher` precomputes the teacher's logits once and trains a smaller
     cut on labels plus soft targets; the teacher's labels must match."""
@@ -285,6 +290,7 @@ def test_distillation_from_a_teacher_directory(custom_model: Path, tmp_path: Pat
     assert not (work / "x" / "model.onnx").exists()
 
 
+@pytest.mark.slow  # needs custom_model: a training run (~2 min on 2 cores)
 def test_teacher_logits_are_the_teacher_models_outputs(custom_model: Path, tmp_path: Path) -> None:
     import numpy as np
     import torch
@@ -472,6 +478,7 @@ def test_checkpoint_score_is_decoded_as_at_run_time() -> None:
     }
 
 
+@pytest.mark.slow  # needs custom_model: a training run (~2 min on 2 cores)
 def test_a_teacher_with_fewer_labels_teaches_its_own(custom_model: Path) -> None:
     """The built-in model teaching one that also has a user's intents: the
     teacher's logits land on the student's labels of the same names, the
