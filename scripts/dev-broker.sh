@@ -1,0 +1,203 @@
+#!/bin/sh
+# edged's own Mosquitto for `make run`: loopback only, anonymous, Nagle off,
+# on a port of its own, so it never fights Debian's mosquitto service (which
+# the mosquitto package starts on 1883, without set_tcp_nodelay).
+#
+#   scripts/dev-broker.sh probe    exit 0 when something accepts TCP on BROKER_HOST:BROKER_PORT
+#   scripts/dev-broker.sh start    start edged's broker (or reuse it, or check an external one)
+#   scripts/dev-broker.sh stop     stop edged's broker
+#   scripts/dev-broker.sh status   say what listens there
+#
+# Environment: BROKER_HOST (127.0.0.1), BROKER_PORT (11883), BROKER (own, or
+# external: use whatever listens on BROKER_PORT), RUN_DIR (.run: the generated
+# mosquitto.conf, its pid file and log), MOSQUITTO (the binary), PYTHON
+# (python3: the probe), MOSQUITTO_ETC (/etc/mosquitto: where an external local
+# broker's config is looked for set_tcp_nodelay).
+#
+# POSIX sh on purpose: make runs recipes with /bin/sh, which is dash on
+# Debian and Raspberry Pi OS, and dash has no /dev/tcp.
+set -eu
+
+BROKER_HOST=${BROKER_HOST:-127.0.0.1}
+BROKER_PORT=${BROKER_PORT:-11883}
+BROKER=${BROKER:-own}
+RUN_DIR=${RUN_DIR:-.run}
+PYTHON=${PYTHON:-python3}
+MOSQUITTO_ETC=${MOSQUITTO_ETC:-/etc/mosquitto}
+
+say() { printf '%s\n' "$*"; }
+fail() { printf 'dev-broker: %s\n' "$*" >&2; exit 1; }
+
+case $BROKER_PORT in
+  '' | *[!0-9]*) fail "BROKER_PORT must be a port number (got '$BROKER_PORT')" ;;
+esac
+if [ "$BROKER_PORT" -lt 1 ] || [ "$BROKER_PORT" -gt 65535 ]; then
+  fail "BROKER_PORT must be 1-65535 (got $BROKER_PORT)"
+fi
+
+mkdir -p "$RUN_DIR"
+RUN_DIR=$(cd "$RUN_DIR" && pwd)
+CONF=$RUN_DIR/mosquitto.conf
+PIDFILE=$RUN_DIR/mosquitto.pid
+LOG=$RUN_DIR/mosquitto.log
+
+probe() {
+  # A TCP connect with a 1 s timeout. Python is there wherever edged is.
+  "$PYTHON" -c 'import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1).close()
+except OSError:
+    sys.exit(1)' "$BROKER_HOST" "$BROKER_PORT"
+}
+
+find_mosquitto() {
+  if [ -n "${MOSQUITTO:-}" ]; then say "$MOSQUITTO"; return; fi
+  if command -v mosquitto >/dev/null 2>&1; then command -v mosquitto; return; fi
+  [ -x /usr/sbin/mosquitto ] && { say /usr/sbin/mosquitto; return; }
+  fail "mosquitto is not installed (sudo apt-get install mosquitto, or: make apt-deps)"
+}
+
+# The pid of edged's broker when it runs, else nothing (a stale pid file is removed).
+own_pid() {
+  [ -f "$PIDFILE" ] || return 0
+  pid=$(cat "$PIDFILE" 2>/dev/null || true)
+  case $pid in '' | *[!0-9]*) rm -f "$PIDFILE"; return 0 ;; esac
+  if kill -0 "$pid" 2>/dev/null && grep -q mosquitto "/proc/$pid/cmdline" 2>/dev/null; then
+    say "$pid"
+  else
+    rm -f "$PIDFILE"
+  fi
+}
+
+# The port this run dir's broker was configured for (from the generated conf).
+own_port() {
+  [ -f "$CONF" ] && sed -n 's/^listener \([0-9]*\) .*/\1/p' "$CONF" | head -n 1
+}
+
+local_nodelay() {
+  # Only a broker on this machine can be checked, and only through its config.
+  grep -rqsE '^[[:space:]]*set_tcp_nodelay[[:space:]]+true' "$MOSQUITTO_ETC"
+}
+
+is_local_host() {
+  case $BROKER_HOST in 127.* | localhost | ::1) return 0 ;; *) return 1 ;; esac
+}
+
+nodelay_advice() {
+  say "  Without 'set_tcp_nodelay true' each QoS 1 round trip takes 40-90 ms instead of"
+  say "  under 1 ms. For Debian's mosquitto:"
+  say "    echo 'set_tcp_nodelay true' | sudo tee $MOSQUITTO_ETC/conf.d/edged.conf"
+  say "    sudo systemctl restart mosquitto"
+}
+
+start_external() {
+  probe || fail "BROKER=external, but nothing listens on $BROKER_HOST:$BROKER_PORT"
+  if is_local_host && local_nodelay; then
+    say "using the broker on $BROKER_HOST:$BROKER_PORT (set_tcp_nodelay true in $MOSQUITTO_ETC)"
+  elif is_local_host; then
+    say "WARNING: using the broker on $BROKER_HOST:$BROKER_PORT; $MOSQUITTO_ETC does not set set_tcp_nodelay."
+    nodelay_advice
+  else
+    say "using the broker on $BROKER_HOST:$BROKER_PORT (make sure it sets set_tcp_nodelay true)"
+  fi
+}
+
+start_own() {
+  pid=$(own_pid)
+  if [ -n "$pid" ]; then
+    port=$(own_port)
+    if [ "$port" = "$BROKER_PORT" ] && probe; then
+      say "edged's broker already runs on $BROKER_HOST:$BROKER_PORT (pid $pid)"
+      return 0
+    fi
+    fail "edged's broker runs on port ${port:-?} (pid $pid), not $BROKER_PORT: stop it first (make broker-stop)"
+  fi
+  if probe; then
+    {
+      say "$BROKER_HOST:$BROKER_PORT is already in use by another program, not edged's broker."
+      if is_local_host && [ -d "$MOSQUITTO_ETC" ]; then
+        if local_nodelay; then
+          say "  (If it is Debian's mosquitto: $MOSQUITTO_ETC sets set_tcp_nodelay true.)"
+        else
+          say "  If it is Debian's mosquitto service: $MOSQUITTO_ETC does not set set_tcp_nodelay."
+          nodelay_advice
+        fi
+      fi
+      say "Either start edged's own broker on a free port:  make run BROKER_PORT=<port>"
+      say "or use the broker that is there:                 make run BROKER=external BROKER_PORT=$BROKER_PORT"
+    } >&2
+    exit 1
+  fi
+  mosquitto=$(find_mosquitto)
+  {
+    say "# Generated by scripts/dev-broker.sh for make run: edged's own broker."
+    say "listener $BROKER_PORT $BROKER_HOST"
+    say "allow_anonymous true"
+    say "set_tcp_nodelay true"
+    say "persistence false"
+    say "pid_file $PIDFILE"
+    say "log_dest file $LOG"
+    # As root, mosquitto switches to the 'mosquitto' user, which cannot write
+    # the pid file or log here, and dies silently in the background.
+    if [ "$(id -u)" -eq 0 ]; then say "user root"; fi
+  } >"$CONF"
+  : >"$LOG"
+  "$mosquitto" -d -c "$CONF" || fail "mosquitto -d -c $CONF failed"
+  tries=0
+  while ! probe; do
+    tries=$((tries + 1))
+    if [ "$tries" -ge 50 ]; then
+      {
+        say "edged's broker did not come up on $BROKER_HOST:$BROKER_PORT. Its log ($LOG):"
+        tail -n 20 "$LOG"
+        say "Run it in the foreground to see why: $mosquitto -c $CONF"
+      } >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  say "started edged's broker on $BROKER_HOST:$BROKER_PORT (pid $(cat "$PIDFILE" 2>/dev/null || echo ?), set_tcp_nodelay true; config $CONF)"
+}
+
+stop_own() {
+  pid=$(own_pid)
+  if [ -z "$pid" ]; then
+    say "edged's broker is not running"
+    return 0
+  fi
+  kill "$pid"
+  tries=0
+  while kill -0 "$pid" 2>/dev/null; do
+    tries=$((tries + 1))
+    [ "$tries" -lt 50 ] || fail "mosquitto (pid $pid) did not stop"
+    sleep 0.1
+  done
+  rm -f "$PIDFILE"
+  say "stopped edged's broker (pid $pid)"
+}
+
+status() {
+  pid=$(own_pid)
+  if [ -n "$pid" ]; then
+    say "edged's broker runs on port $(own_port) (pid $pid)"
+  elif probe; then
+    say "another program listens on $BROKER_HOST:$BROKER_PORT"
+  else
+    say "nothing listens on $BROKER_HOST:$BROKER_PORT"
+    return 1
+  fi
+}
+
+case ${1:-} in
+  probe) probe ;;
+  start)
+    case $BROKER in
+      own) start_own ;;
+      external) start_external ;;
+      *) fail "BROKER must be 'own' or 'external' (got '$BROKER')" ;;
+    esac
+    ;;
+  stop) stop_own ;;
+  status) status ;;
+  *) fail "usage: $0 probe|start|stop|status" ;;
+esac
