@@ -21,6 +21,7 @@ from tests.broker import Probe, free_port, mosquitto_binary
 REPO = Path(__file__).resolve().parents[1]
 BROKER_SCRIPT = REPO / "scripts" / "dev-broker.sh"
 APT_SCRIPT = REPO / "scripts" / "apt-deps.sh"
+ARM64_SCRIPT = REPO / "scripts" / "check-arm64.sh"
 # dash itself where it is installed (Debian's /bin/sh), else the system sh.
 SH = shutil.which("dash") or "/bin/sh"
 
@@ -63,7 +64,7 @@ def broker_env(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 def test_the_scripts_are_posix_sh() -> None:
     assert Path(SH).resolve().name in ("dash", "sh", "busybox"), SH
-    for script in (BROKER_SCRIPT, APT_SCRIPT):
+    for script in (BROKER_SCRIPT, APT_SCRIPT, ARM64_SCRIPT):
         text = script.read_text()
         assert text.startswith("#!/bin/sh\n")
         code = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
@@ -72,7 +73,7 @@ def test_the_scripts_are_posix_sh() -> None:
     shellcheck = shutil.which("shellcheck")
     assert shellcheck, "shellcheck is not installed (make test installs it: apt-deps --test)"
     result = subprocess.run(
-        [shellcheck, "--shell=sh", str(BROKER_SCRIPT), str(APT_SCRIPT)],
+        [shellcheck, "--shell=sh", str(BROKER_SCRIPT), str(APT_SCRIPT), str(ARM64_SCRIPT)],
         capture_output=True,
         text=True,
     )

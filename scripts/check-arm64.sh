@@ -1,0 +1,256 @@
+#!/bin/sh
+# Prove the Raspberry Pi install on arm64: build a Debian bookworm arm64 root
+# with debootstrap, run it through qemu-user-static (binfmt_misc), and inside
+# it, as a user `pi` with sudo as on Raspberry Pi OS:
+#   1. docs/deploy.md's steps 2 and 3, read from the file and run as written
+#      (runtime only: no torch), except that the tree is copied in instead of
+#      cloned (only Debian's and PyPI's registries are reachable from here);
+#   2. `edged parse`, with and without the config;
+#   3. `make broker` (the broker `make run` starts: dash, non-root, sudo for
+#      the Debian packages), the installed daemon on it, an utterance in and
+#      the device command and the result out, SIGTERM and `offline`;
+#   4. Debian's own mosquitto on 1883 and `make broker BROKER_PORT=1883`: the
+#      clear message about a foreign broker;
+#   5. `make run` itself (its own venv, the broker, the daemon), and a round trip.
+# Emulation proves the install and the wheels, not speed.
+#
+#   sudo scripts/check-arm64.sh [ROOT]        (default /var/tmp/edged-arm64/root)
+#
+# Environment: MIRROR (default: the Debian mirror of this machine's apt
+# sources), SECURITY_MIRROR (likewise), REUSE=1 (keep an existing root from an
+# earlier run: skips debootstrap), MAKE_RUN=0 (skip step 5).
+# Not part of `make test`: it takes 10-40 minutes and needs root.
+set -eu
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+ROOT=${1:-/var/tmp/edged-arm64/root}
+SUITE=bookworm
+REUSE=${REUSE:-0}
+MAKE_RUN=${MAKE_RUN:-1}
+START=$(date +%s)
+
+say() { printf '\n=== [%4ss] %s\n' "$(($(date +%s) - START))" "$*"; }
+fail() { printf 'check-arm64: %s\n' "$*" >&2; exit 1; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || fail "needs root (debootstrap, chroot, mounts)"
+  exec sudo MIRROR="${MIRROR:-}" SECURITY_MIRROR="${SECURITY_MIRROR:-}" REUSE="$REUSE" \
+    MAKE_RUN="$MAKE_RUN" sh "$0" "$@"
+fi
+case $ROOT in /*) ;; *) fail "ROOT must be an absolute path (got $ROOT)" ;; esac
+[ "$ROOT" != / ] || fail "ROOT must not be /"
+
+# The mirror this machine's apt uses (deb822 .sources or one-line .list).
+host_uri() {
+  suffix=$1
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] && sed -n "s|^URIs:[[:space:]]*\\([^[:space:]]*/$suffix\\)/\\{0,1\\}[[:space:]]*\$|\\1|p" "$f"
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -f "$f" ] && sed -n "s|^deb[[:space:]]\\{1,\\}\\(\\[[^]]*\\][[:space:]]\\{1,\\}\\)\\{0,1\\}\\([^[:space:]]*/$suffix\\)/\\{0,1\\}[[:space:]].*|\\2|p" "$f"
+  done
+}
+MIRROR=${MIRROR:-$(host_uri debian | head -n 1)}
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
+SECURITY_MIRROR=${SECURITY_MIRROR:-$(host_uri debian-security | head -n 1)}
+SECURITY_MIRROR=${SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+
+# shellcheck disable=SC1091  # the host's own file
+say "host: $(uname -m), $(. /etc/os-release && echo "$PRETTY_NAME"); mirror $MIRROR; root $ROOT"
+
+# --- host tools --------------------------------------------------------------
+missing=""
+command -v debootstrap >/dev/null 2>&1 || missing="$missing debootstrap"
+[ -x /usr/bin/qemu-aarch64-static ] || missing="$missing qemu-user-static"
+command -v update-binfmts >/dev/null 2>&1 || missing="$missing binfmt-support"
+if [ -n "$missing" ]; then
+  say "installing on the host:$missing"
+  apt-get update -qq
+  # shellcheck disable=SC2086  # one word per package
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
+fi
+
+# --- binfmt_misc: run arm64 binaries through qemu ------------------------------
+if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+  mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null ||
+    fail "cannot mount binfmt_misc (a container without it?): arm64 programs cannot run here"
+fi
+update-binfmts --enable qemu-aarch64 2>/dev/null || true
+entry=/proc/sys/fs/binfmt_misc/qemu-aarch64
+if ! { [ -f "$entry" ] && head -n 1 "$entry" | grep -q enabled; }; then
+  fail "qemu-aarch64 is not registered with binfmt_misc (update-binfmts --enable qemu-aarch64 failed)"
+fi
+say "binfmt_misc: qemu-aarch64 $(sed -n 's/^flags: /flags /p' "$entry") ($(sed -n 's/^interpreter //p' "$entry"))"
+
+# --- the root --------------------------------------------------------------------
+mounted() { grep -q " $ROOT/" /proc/mounts; }
+# The pids of processes inside the root whose command line matches $1.
+root_pids() {
+  for dir in /proc/[0-9]*; do
+    [ "$(readlink "$dir/root" 2>/dev/null)" = "$ROOT" ] || continue
+    tr '\0' ' ' <"$dir/cmdline" 2>/dev/null | grep -q -- "$1" && echo "${dir#/proc/}"
+  done
+  return 0
+}
+cleanup() {
+  # Processes first (nothing may keep the mounts busy), then the mounts.
+  for pid in $(root_pids .); do kill "$pid" 2>/dev/null || true; done
+  sleep 1
+  for m in dev/pts dev proc sys; do
+    if grep -q " $ROOT/$m " /proc/mounts; then umount -l "$ROOT/$m" || true; fi
+  done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [ "$REUSE" = 1 ] && [ -x "$ROOT/bin/sh" ]; then
+  say "reusing the root from an earlier run"
+else
+  ! mounted || fail "$ROOT still has mounts: umount them first (see /proc/mounts)"
+  rm -rf "$ROOT"
+  mkdir -p "$ROOT"
+  say "debootstrap --arch=arm64 --variant=minbase $SUITE"
+  debootstrap --arch=arm64 --variant=minbase --include=ca-certificates,sudo \
+    "$SUITE" "$ROOT" "$MIRROR" >"$ROOT.debootstrap.log" 2>&1 ||
+    { tail -n 30 "$ROOT.debootstrap.log"; fail "debootstrap failed (log: $ROOT.debootstrap.log)"; }
+  say "debootstrap done"
+fi
+# Without binfmt's F flag the interpreter must exist inside the root too.
+cp /usr/bin/qemu-aarch64-static "$ROOT/usr/bin/"
+cat >"$ROOT/etc/apt/sources.list" <<EOF
+deb $MIRROR $SUITE main
+deb $MIRROR $SUITE-updates main
+deb $SECURITY_MIRROR $SUITE-security main
+EOF
+# No services start inside a chroot (Debian's mosquitto is started by hand in step 4).
+printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"
+chmod 0755 "$ROOT/usr/sbin/policy-rc.d"
+cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+mount -t proc proc "$ROOT/proc"
+mount -t sysfs sys "$ROOT/sys"
+mount --bind /dev "$ROOT/dev"
+mount --bind /dev/pts "$ROOT/dev/pts"
+
+# --- what Raspberry Pi OS Lite already has: python3, sudo, a user pi -------------
+say "the Pi's baseline: python3 and a user 'pi' with sudo"
+chroot "$ROOT" /bin/sh -eu <<'EOF'
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends python3 make >/dev/null
+id pi >/dev/null 2>&1 || useradd --create-home --shell /bin/bash pi
+echo 'pi ALL=(ALL) NOPASSWD: ALL' >/etc/sudoers.d/010_pi-nopasswd
+chmod 0440 /etc/sudoers.d/010_pi-nopasswd
+echo "$(uname -m) $(. /etc/os-release && echo "$PRETTY_NAME"), $(python3 --version)"
+EOF
+
+# The tree as `git clone` would give it: what is committed (git archive).
+rm -rf "$ROOT/home/pi/edged"
+mkdir -p "$ROOT/home/pi/edged"
+git -C "$REPO" archive --format=tar HEAD | tar -x -C "$ROOT/home/pi/edged"
+say "copied $(git -C "$REPO" rev-parse --short HEAD) of $REPO to /home/pi/edged"
+
+# docs/deploy.md, sections 2 and 3: the ```sh blocks, as written, except the
+# clone (done above), sudoedit (interactive) and the foreground `edged run`,
+# which step 3 below runs in the background.
+awk '
+  /^## / { inside = ($0 ~ /^## 2\. / || $0 ~ /^## 3\. /) }
+  inside && /^```sh/ { code = 1; next }
+  inside && /^```/ { code = 0; next }
+  inside && code { print }
+' "$REPO/docs/deploy.md" >"$ROOT/home/pi/deploy-steps.all"
+grep -q 'pip install' "$ROOT/home/pi/deploy-steps.all" || fail "no install steps found in docs/deploy.md"
+{
+  echo "set -eux"
+  sed -e 's|^git clone .* && cd ~/edged$|cd ~/edged|' \
+    -e '/^sudoedit /d' -e '/edged run --config/d' "$ROOT/home/pi/deploy-steps.all"
+} >"$ROOT/home/pi/deploy-steps.sh"
+grep 'edged run --config' "$ROOT/home/pi/deploy-steps.all" | head -n 1 >"$ROOT/home/pi/foreground-run"
+[ -s "$ROOT/home/pi/foreground-run" ] || fail "no foreground 'edged run' in docs/deploy.md"
+chroot "$ROOT" chown -R pi:pi /home/pi
+
+as_pi() { chroot "$ROOT" su - pi -c "$1"; }
+
+say "step 1: docs/deploy.md sections 2 and 3, as pi"
+cat "$ROOT/home/pi/deploy-steps.sh"
+as_pi 'sh ~/deploy-steps.sh'
+say "installed: $(as_pi '/opt/edged/venv/bin/python -c "import platform, onnxruntime, tokenizers; print(platform.machine(), \"onnxruntime\", onnxruntime.__version__, onnxruntime.get_available_providers(), \"tokenizers\", tokenizers.__version__)"')"
+as_pi '! /opt/edged/venv/bin/python -c "import torch" 2>/dev/null && ! /opt/edged/venv/bin/python -c "import transformers" 2>/dev/null && echo "no torch, no transformers"'
+as_pi 'du -sh /opt/edged/venv | sed "s/\t.*/ in \/opt\/edged\/venv/"'
+as_pi '/opt/edged/venv/bin/pip list --format=freeze 2>/dev/null | tr "\n" " "; echo'
+
+say "step 2: edged parse"
+as_pi 'export EDGED_MODEL_DIR=/opt/edged/models/edged-nlu
+/opt/edged/venv/bin/edged parse "turn off the kitchen lights"
+/opt/edged/venv/bin/edged parse --config /etc/edged/config.yaml --site kitchen "dim the lights to 30 percent"'
+
+say "step 3: make broker (as pi), the installed daemon on it, a round trip"
+as_pi 'cd ~/edged && make broker'
+FOREGROUND=$(cat "$ROOT/home/pi/foreground-run")
+echo "the daemon, as docs/deploy.md runs it in the foreground: $FOREGROUND"
+as_pi "cd ~/edged && export EDGED_MQTT_PORT=11883 && $FOREGROUND" >"$ROOT/tmp/edged.log" 2>&1 &
+DAEMON=$!
+stop_daemon() {
+  for pid in $(root_pids 'edged run --config'); do kill -TERM "$pid"; done
+}
+trip=0
+# shellcheck disable=SC2016  # expanded by the shell inside the root
+as_pi 'set -e
+mosquitto_sub -p 11883 -t edged/status -C 1 -W 300 | grep -qx online
+echo "edged/status: online"
+mosquitto_sub -p 11883 -v -t edged/result -t "zigbee2mqtt/#" -C 2 -W 120 >/tmp/round-trip &
+sub=$!
+sleep 2
+mosquitto_pub -p 11883 -q 1 -t edged/utterance -m "{\"text\": \"turn off the kitchen lights\", \"id\": \"arm64-1\"}"
+wait $sub
+cat /tmp/round-trip
+grep -q "^zigbee2mqtt/Kitchen Ceiling/set {\"state\":\"OFF\"}" /tmp/round-trip
+grep -q "\"status\": *\"executed\"" /tmp/round-trip' || trip=1
+stop_daemon
+rc=0
+wait "$DAEMON" || rc=$?
+printf 'edged/status after SIGTERM: '
+as_pi 'mosquitto_sub -p 11883 -t edged/status -C 1 -W 10' || true
+say "daemon exit status after SIGTERM: $rc; its log:"
+cat "$ROOT/tmp/edged.log"
+[ "$trip" -eq 0 ] || fail "no round trip through the installed daemon"
+[ "$rc" -eq 0 ] || fail "the daemon did not exit 0 on SIGTERM"
+as_pi 'cd ~/edged && make broker-stop'
+
+say "step 4: Debian's mosquitto holds 1883 (no set_tcp_nodelay): make broker BROKER_PORT=1883"
+chroot "$ROOT" sh -c 'install -d -o mosquitto /run/mosquitto && mosquitto -d -c /etc/mosquitto/mosquitto.conf'
+sleep 2
+rc=0
+as_pi 'cd ~/edged && make broker BROKER_PORT=1883' || rc=$?
+for pid in $(root_pids mosquitto); do kill "$pid"; done
+[ "$rc" -ne 0 ] || fail "make broker on a foreign broker's port should have failed"
+echo "(make broker refused, exit status $rc, as it should)"
+
+if [ "$MAKE_RUN" = 1 ]; then
+  say "step 5: make run (as pi): its own venv, the broker, the daemon"
+  as_pi 'cd ~/edged && make run' >"$ROOT/tmp/make-run.log" 2>&1 &
+  MAKE_PID=$!
+  trip=0
+  if as_pi 'mosquitto_sub -p 11883 -t edged/status -C 1 -W 1200 2>/dev/null | grep -qx online'; then
+    say "make run: online"
+    # shellcheck disable=SC2016  # expanded by the shell inside the root
+    as_pi 'set -e
+mosquitto_sub -p 11883 -v -t edged/result -C 1 -W 120 >/tmp/make-run-trip &
+sub=$!
+sleep 2
+mosquitto_pub -p 11883 -q 1 -t edged/kitchen/utterance -m "{\"text\": \"turn on the lights\", \"id\": \"arm64-2\"}"
+wait $sub
+cat /tmp/make-run-trip
+grep -q "\"status\": *\"executed\"" /tmp/make-run-trip' || trip=1
+  else
+    echo "make run did not come online within 20 min"
+    trip=1
+  fi
+  stop_daemon
+  wait "$MAKE_PID" || true
+  say "make run's output:"
+  cat "$ROOT/tmp/make-run.log"
+  as_pi 'cd ~/edged && make broker-stop'
+  [ "$trip" -eq 0 ] || fail "make run: no round trip"
+fi
+
+say "all steps passed in $(($(date +%s) - START)) s"
