@@ -80,7 +80,30 @@ entry=/proc/sys/fs/binfmt_misc/qemu-aarch64
 if ! { [ -f "$entry" ] && head -n 1 "$entry" | grep -q enabled; }; then
   fail "qemu-aarch64 is not registered with binfmt_misc (update-binfmts --enable qemu-aarch64 failed)"
 fi
-say "binfmt_misc: qemu-aarch64 $(sed -n 's/^flags: /flags /p' "$entry") ($(sed -n 's/^interpreter //p' "$entry"))"
+# sudo inside the root needs its setuid bit honoured, which binfmt_misc does
+# only with the C (credentials) flag; Debian registers qemu-aarch64 without it
+# ("effective uid is not 0"). So while this runs, that entry is switched off
+# and one of ours with the same magic and flags OCF stands in; both are put
+# back on exit.
+OURS=/proc/sys/fs/binfmt_misc/edged-check-aarch64
+binfmt_restore() {
+  if [ -f "$OURS" ]; then echo -1 >"$OURS" || true; fi
+  if [ -f "$entry" ]; then echo 1 >"$entry" || true; fi
+}
+if ! sed -n 's/^flags: //p' "$entry" | grep -q C; then
+  magic=$(sed -n 's/^magic //p' "$entry" | sed 's/../\\x&/g')
+  mask=$(sed -n 's/^mask //p' "$entry" | sed 's/../\\x&/g')
+  [ -f "$OURS" ] && echo -1 >"$OURS"
+  echo 0 >"$entry"
+  printf ':edged-check-aarch64:M:0:%s:%s:/usr/bin/qemu-aarch64-static:OCF\n' "$magic" "$mask" \
+    >/proc/sys/fs/binfmt_misc/register ||
+    { echo 1 >"$entry"; fail "could not register qemu-aarch64 with the C flag (sudo needs it)"; }
+  entry_used=$OURS
+  trap binfmt_restore EXIT
+else
+  entry_used=$entry
+fi
+say "binfmt_misc: $(basename "$entry_used"), $(sed -n 's/^flags: /flags /p' "$entry_used"), $(sed -n 's/^interpreter //p' "$entry_used")"
 
 # --- the root --------------------------------------------------------------------
 mounted() { grep -q " $ROOT/" /proc/mounts; }
@@ -99,6 +122,7 @@ cleanup() {
   for m in dev/pts dev proc sys; do
     if grep -q " $ROOT/$m " /proc/mounts; then umount -l "$ROOT/$m" || true; fi
   done
+  binfmt_restore
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -126,6 +150,9 @@ EOF
 printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"
 chmod 0755 "$ROOT/usr/sbin/policy-rc.d"
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+# The chroot shares this machine's host name: sudo wants to resolve it.
+grep -q "[[:space:]]$(hostname)\$" "$ROOT/etc/hosts" 2>/dev/null ||
+  printf '127.0.1.1\t%s\n' "$(hostname)" >>"$ROOT/etc/hosts"
 mount -t proc proc "$ROOT/proc"
 mount -t sysfs sys "$ROOT/sys"
 mount --bind /dev "$ROOT/dev"
