@@ -158,6 +158,23 @@ mount -t sysfs sys "$ROOT/sys"
 mount --bind /dev "$ROOT/dev"
 mount --bind /dev/pts "$ROOT/dev/pts"
 
+# A host behind a TLS-inspecting proxy trusts its CA through
+# /usr/local/share/ca-certificates; the root must too, or pip cannot reach
+# PyPI. pip is pointed at the system bundle, which a pip from PyPI (after
+# `pip install --upgrade pip`) would otherwise not use. A Pi does not need this.
+EXTRA_CA=""
+for crt in /usr/local/share/ca-certificates/*.crt; do
+  [ -f "$crt" ] || continue
+  mkdir -p "$ROOT/usr/local/share/ca-certificates"
+  cp "$crt" "$ROOT/usr/local/share/ca-certificates/"
+  EXTRA_CA="$EXTRA_CA $(basename "$crt")"
+done
+if [ -n "$EXTRA_CA" ]; then
+  say "this host trusts extra CAs (a TLS-inspecting proxy):$EXTRA_CA; the root trusts them too"
+  chroot "$ROOT" update-ca-certificates >/dev/null
+  printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$ROOT/etc/pip.conf"
+fi
+
 # --- what Raspberry Pi OS Lite already has: python3, sudo, a user pi -------------
 say "the Pi's baseline: python3 and a user 'pi' with sudo"
 chroot "$ROOT" /bin/sh -eu <<'EOF'
