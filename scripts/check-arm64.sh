@@ -157,8 +157,11 @@ EOF
 printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"
 chmod 0755 "$ROOT/usr/sbin/policy-rc.d"
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
-# The chroot shares this machine's host name: sudo wants to resolve it.
-grep -q "[[:space:]]$(hostname)\$" "$ROOT/etc/hosts" 2>/dev/null ||
+# debootstrap leaves no /etc/hosts: localhost (the example config's broker,
+# mosquitto_pub's default) and the host name sudo resolves, as on a Pi.
+grep -q "[[:space:]]localhost\$" "$ROOT/etc/hosts" 2>/dev/null ||
+  printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >>"$ROOT/etc/hosts"
+grep -q "[[:space:]]$(hostname)\$" "$ROOT/etc/hosts" ||
   printf '127.0.1.1\t%s\n' "$(hostname)" >>"$ROOT/etc/hosts"
 mount -t proc proc "$ROOT/proc"
 mount -t sysfs sys "$ROOT/sys"
@@ -270,7 +273,8 @@ echo "the daemon, as docs/deploy.md runs it in the foreground: $FOREGROUND"
 as_pi "cd ~/edged && export EDGED_MQTT_PORT=11883 && $FOREGROUND" >"$ROOT/tmp/edged.log" 2>&1 &
 DAEMON=$!
 stop_daemon() {
-  for pid in $(root_pids 'edged run --config'); do kill -TERM "$pid"; done
+  # The Python process only: su's and sh's command lines name `edged run` too.
+  for pid in $(root_pids 'bin/python.*bin/edged run --config'); do kill -TERM "$pid"; done
 }
 trip=0
 # shellcheck disable=SC2016  # expanded by the shell inside the root
