@@ -281,14 +281,18 @@ trip=0
 as_pi 'set -e
 mosquitto_sub -p 11883 -t edged/status -C 1 -W 300 | grep -qx online
 echo "edged/status: online"
-mosquitto_sub -p 11883 -v -t edged/result -t "zigbee2mqtt/#" -C 2 -W 120 >/tmp/round-trip &
-sub=$!
+mosquitto_sub -p 11883 -v -t "zigbee2mqtt/#" -C 2 -W 120 >/tmp/commands &
+commands=$!
+mosquitto_sub -p 11883 -t edged/result -C 1 -W 120 >/tmp/result &
+result=$!
 sleep 2
 mosquitto_pub -p 11883 -q 1 -t edged/utterance -m "{\"text\": \"turn off the kitchen lights\", \"id\": \"arm64-1\"}"
-wait $sub
-cat /tmp/round-trip
-grep -q "^zigbee2mqtt/Kitchen Ceiling/set {\"state\":\"OFF\"}" /tmp/round-trip
-grep -q "\"status\": *\"executed\"" /tmp/round-trip' || trip=1
+wait $commands
+wait $result
+cat /tmp/commands
+echo "edged/result $(cat /tmp/result)"
+grep -q "^zigbee2mqtt/Kitchen Ceiling/set {\"state\":\"OFF\"}" /tmp/commands
+grep -q "\"status\": *\"executed\"" /tmp/result' || trip=1
 stop_daemon
 rc=0
 wait "$DAEMON" || rc=$?
