@@ -318,7 +318,15 @@ if [ "$MAKE_RUN" = 1 ]; then
   as_pi 'cd ~/edged && make run' >"$ROOT/tmp/make-run.log" 2>&1 &
   MAKE_PID=$!
   trip=0
-  if as_pi 'mosquitto_sub -p 11883 -t edged/status -C 1 -W 1200 2>/dev/null | grep -qx online'; then
+  # make run first builds its venv (pip, emulated: minutes); the broker and
+  # then the daemon come up after that.
+  # shellcheck disable=SC2016  # expanded by the shell inside the root
+  if as_pi 'end=$(($(date +%s) + 1200))
+while [ "$(date +%s)" -lt "$end" ]; do
+  mosquitto_sub -p 11883 -t edged/status -C 1 -W 30 2>/dev/null | grep -qx online && exit 0
+  sleep 5
+done
+exit 1'; then
     say "make run: online"
     # shellcheck disable=SC2016  # expanded by the shell inside the root
     as_pi 'set -e
