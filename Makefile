@@ -116,11 +116,18 @@ bench: setup-dev apt-deps-test
 
 # The default model is a 4-layer cut distilled from the 6-layer one in
 # models/edged-nlu-l6; `make train-teacher` retrains that one first if wanted.
+# Real phrasing from HWU64 train and SLURP devel (the only public sets that
+# may be trained on, see edged/training/corpora.py); the held-out set in
+# tests/heldout is never trained on. SHARED is the directory holding
+# train-data/ and bench-data/.
+SHARED ?= ../shared
+CORPORA := --corpus $(SHARED)/train-data/hwu64/train.jsonl --corpus $(SHARED)/bench-data/slurp/devel.jsonl \
+	--exclude tests/heldout/commands.jsonl --exclude tests/heldout/remarks.jsonl
 train: $(VENV)/.dev-torch1
-	$(BIN)/edged train --out models/edged-nlu --layers 4 --teacher models/edged-nlu-l6
+	$(BIN)/edged train --out models/edged-nlu --layers 4 --teacher models/edged-nlu-l6 --bf16 $(CORPORA)
 
 train-teacher: $(VENV)/.dev-torch1
-	$(BIN)/edged train --out models/edged-nlu-l6
+	$(BIN)/edged train --out models/edged-nlu-l6 $(CORPORA)
 
 clean: broker-stop
 	rm -rf $(VENV) $(RUN_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -33,7 +33,9 @@ def load(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def score(model: Any, commands: list[dict[str, Any]], remarks: list[dict[str, Any]]) -> dict[str, Any]:
+def score(
+    model: Any, commands: list[dict[str, Any]], remarks: list[dict[str, Any]]
+) -> dict[str, Any]:
     from edged.eval import (
         NON_ACTING_INTENTS,
         Row,

@@ -135,6 +135,21 @@ def _parser() -> argparse.ArgumentParser:
         help="train on --sentences alone (plus out-of-scope negatives)",
     )
     tr.add_argument(
+        "--corpus",
+        type=Path,
+        action="append",
+        default=[],
+        help="crowd-sourced JSONL (HWU64 train, SLURP devel) mapped to edged's intents and "
+        "added to the generated examples (repeatable; see edged/training/corpora.py)",
+    )
+    tr.add_argument(
+        "--exclude",
+        type=Path,
+        action="append",
+        default=[],
+        help="JSONL of held-out texts never to train on (repeatable)",
+    )
+    tr.add_argument(
         "--data", type=Path, default=None, help="train on a JSONL dataset instead of templates"
     )
     tr.add_argument(
@@ -331,6 +346,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     if args.only and not args.sentences:
         raise SystemExit("edged train: --only needs at least one --sentences file")
+    for path in [*args.corpus, *args.exclude]:
+        if not path.is_file():
+            raise SystemExit(f"edged train: no such file {path}")
+    if args.corpus and args.data is not None:
+        raise SystemExit("edged train: --corpus adds to the generated examples, not to --data")
     try:
         check_sentence_files(args.sentences)
     except TemplateError as e:
@@ -374,6 +394,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         per_intent=args.per_intent,
         progress=not args.no_progress,
         keep_fp32=args.keep_fp32,
+        corpora=args.corpus,
+        exclude=args.exclude,
     )
     v8, v32 = metrics["valid_int8"], metrics["valid_fp32"]
     print(

@@ -16,7 +16,7 @@ from hassil.sample import sample_intents
 from edged.nlu.schema import INTENTS, OUT_OF_SCOPE
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "edged" / "training" / "templates"
-FILES = ("colloquial.yaml", "out_of_scope.yaml")
+FILES = ("colloquial.yaml", "out_of_scope.yaml", "phrasing.yaml")
 
 # Lists the training sampler supplies at sampling time (never defined in the YAML).
 SAMPLER_LISTS: dict[str, str] = {

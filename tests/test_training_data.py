@@ -244,3 +244,37 @@ def test_only_negatives_are_chatter_and_builtin_commands_never_a_users_text() ->
     assert len(commands) >= 50
     assert not {e.text.lower() for e in negatives} & {e.text.lower() for e in mine}
     assert len(negatives) >= max(200, len(mine) // 3)
+
+
+def test_issue_21_intents_are_generated_from_ours_and_home_assistants() -> None:
+    """Relative heating and mute/unmute are taught: ours in colloquial.yaml,
+    Home Assistant's HassMediaPlayerMute/Unmute drawn under their own names
+    (before, Home Assistant's were not drawn at all); a heating step is the
+    `temperature` slot."""
+    examples = generate_examples(seed=3, **SMALL)
+    by = {i: [e for e in examples if e.intent == i] for i in INTENTS}
+    for intent in ("EdgedTemperatureUp", "EdgedTemperatureDown"):
+        assert len(by[intent]) >= 10
+    for intent in ("HassMediaPlayerMute", "HassMediaPlayerUnmute"):
+        assert len(by[intent]) >= 10
+        assert all(
+            "mute" in e.text.lower()
+            or "sound" in e.text.lower()
+            or "audio" in e.text.lower()
+            or "silence" in e.text.lower()
+            or "hush" in e.text.lower()
+            or "shush" in e.text.lower()
+            or e.spans
+            for e in by[intent]
+        )
+    many = generate_examples(seed=4, per_intent=300, counts={k: 1 for k in SMALL["counts"]})
+    steps = [
+        e.text[s:t]
+        for e in many
+        if e.intent in ("EdgedTemperatureUp", "EdgedTemperatureDown")
+        for s, t, n in e.spans
+        if n == "temperature"
+    ]
+    assert steps, "no heating step was ever tagged"
+    sources = {e.source for e in many if e.intent == "HassMediaPlayerMute"}
+    assert sources == {"ha", "own"}

@@ -54,6 +54,11 @@ class ModelInfo:
     # What the slots of a user's own lists stand for (labels.json
     # `slot_values`, see edged.nlu.values.list_value).
     slot_values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Temperature scaling of the intent logits (labels.json
+    # `intent_temperature`, fitted by the trainer on held-out data, see
+    # edged.nlu.calibration): the confidence floor compares a calibrated
+    # probability. 1.0 for models written before it was fitted.
+    intent_temperature: float = 1.0
 
 
 def default_model_dir() -> Path:
@@ -305,7 +310,12 @@ class NluModel:
                     for frm, row in (meta.get("tag_transition_scores") or {}).items()
                 },
                 slot_values={str(k): dict(v) for k, v in (meta.get("slot_values") or {}).items()},
+                intent_temperature=float(meta.get("intent_temperature", 1.0)),
             )
+            if not 0 < self.info.intent_temperature < 100:
+                raise ValueError(
+                    f"intent_temperature {self.info.intent_temperature} is not in (0, 100)"
+                )
             self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         except (OSError, ValueError, KeyError, Exception) as e:
             raise ModelLoadError(f"cannot read model in {path}: {e}") from e
@@ -331,6 +341,14 @@ class NluModel:
     def intents(self) -> tuple[str, ...]:
         return self.info.intents
 
+    def intent_logits(self, text: str) -> np.ndarray:
+        """The raw intent logits (before temperature scaling), for fitting
+        and measuring calibration."""
+        enc = self.tokenizer.encode(clean_text(text) or " ")
+        ids = np.asarray([enc.ids], dtype=np.int64)
+        logits, _ = self.backend.run(ids, np.ones_like(ids))
+        return np.asarray(logits[0], dtype=np.float64)
+
     def parse(self, text: str) -> Parse:
         t0 = time.perf_counter()
         text = clean_text(text)
@@ -342,7 +360,7 @@ class NluModel:
         t1 = time.perf_counter()
         intent_logits, slot_logits = self.backend.run(ids, mask)
         t2 = time.perf_counter()
-        probs = _softmax(intent_logits[0])
+        probs = _softmax(intent_logits[0] / self.info.intent_temperature)
         # The words and their tags are needed for the intent only when it is
         # read jointly; otherwise only once the intent is recognised.
         words: tuple[list[list[int]], np.ndarray] | None = None

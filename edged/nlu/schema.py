@@ -33,6 +33,12 @@ INTENTS: tuple[str, ...] = (
     "HassVacuumReturnToBase",
     "HassFanSetSpeed",
     "HassNevermind",
+    # Issue 21: mute/unmute (Home Assistant's names) and relative heating
+    # (an optional `temperature` slot is the step: "up by 2 degrees").
+    "HassMediaPlayerMute",
+    "HassMediaPlayerUnmute",
+    "EdgedTemperatureUp",
+    "EdgedTemperatureDown",
 )
 
 SLOTS: tuple[str, ...] = (

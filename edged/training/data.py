@@ -57,6 +57,8 @@ HA_INTENTS: dict[str, str | None] = {
     "HassVacuumReturnToBase": "HassVacuumReturnToBase",
     "HassFanSetSpeed": "HassFanSetSpeed",
     "HassNevermind": "HassNevermind",
+    "HassMediaPlayerMute": "HassMediaPlayerMute",
+    "HassMediaPlayerUnmute": "HassMediaPlayerUnmute",
 }
 
 # Home Assistant intents edged does not act on: negatives.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 import time
 from dataclasses import asdict
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from edged.nlu.schema import INTENTS, OUT_OF_SCOPE, SLOTS
+from edged.training.calibrate import calibrate, write_temperature
+from edged.training.corpora import corpus_examples
 from edged.training.data import (
     DEFAULT_COUNTS,
     generate_examples,
@@ -23,6 +26,53 @@ from edged.training.data import (
 from edged.training.export import FP32_NAME, INT8_NAME, export_int8, export_onnx, save_tokenizer
 from edged.training.sampler import Example
 from edged.training.train import Labels, TrainConfig, save_labels, train
+
+# Out-of-scope rows taken from the corpora at most: HWU64 and SLURP devel
+# hold ~9,000, which would outweigh the generated commands (and cost Home
+# Assistant's test sentences recall); 4,000 real ones beside the ~7,000
+# generated negatives.
+CORPUS_MAX_OUT_OF_SCOPE = 4000
+
+
+def _key(text: str) -> str:
+    """A text as compared for exclusion: lower case, words only."""
+    return " ".join(re.findall(r"[a-z0-9']+", text.lower()))
+
+
+def excluded_texts(paths: list[Path]) -> set[str]:
+    """The texts of held-out files, as `_key` compares them."""
+    out: set[str] = set()
+    for path in paths:
+        with path.open(encoding="utf-8") as f:
+            out.update(_key(json.loads(line)["text"]) for line in f if line.strip())
+    return out
+
+
+def add_corpora(
+    examples: list[Example],
+    seed: int,
+    corpora: list[Path] | None = None,
+    exclude: list[Path] | None = None,
+) -> tuple[list[Example], dict[str, Any]]:
+    """The generated examples plus the corpora's rows (texts not generated
+    already), shuffled for `seed`, without any text of `exclude`; and what
+    was added and dropped, for metrics.json."""
+    source: dict[str, Any] = {}
+    if corpora:
+        real = corpus_examples(
+            corpora,
+            seen={e.text.lower() for e in examples},
+            max_out_of_scope=CORPUS_MAX_OUT_OF_SCOPE,
+        )
+        examples = examples + real
+        random.Random(seed).shuffle(examples)
+        source["corpora"] = {"files": [str(p) for p in corpora], "intents": summarise(real)}
+    if exclude:
+        banned = excluded_texts(exclude)
+        before = len(examples)
+        examples = [e for e in examples if _key(e.text) not in banned]
+        source["excluded"] = {"files": [str(p) for p in exclude], "dropped": before - len(examples)}
+    return examples, source
 
 
 def labels_for(examples: list[Example], builtin: bool) -> Labels:
@@ -89,8 +139,15 @@ def build_model_dir(
     per_intent: int | None = None,
     progress: bool = True,
     keep_fp32: bool = False,
+    corpora: list[Path] | None = None,
+    exclude: list[Path] | None = None,
 ) -> dict[str, Any]:
-    """Train and write a loadable model directory; returns its metrics."""
+    """Train and write a loadable model directory; returns its metrics.
+
+    `corpora`: crowd-sourced files mapped to edged's schema
+    (`edged.training.corpora`) and added to the generated examples.
+    `exclude`: JSONL files whose texts must never be trained on (a held-out
+    set): any example with one of their texts is dropped."""
     import yaml
     from tqdm import tqdm
 
@@ -126,12 +183,14 @@ def build_model_dir(
         if only_sentences:
             examples += only_negatives(examples, cfg.seed)
             random.Random(cfg.seed).shuffle(examples)
-        train_ex, valid_ex = split_examples(examples)
         source = {
             "templates": "home-assistant-intents + edged/training/templates",
             "extra": [str(p) for p in sentences or []],
             "only": only_sentences,
         }
+        examples, added = add_corpora(examples, cfg.seed, corpora, exclude)
+        source |= added
+        train_ex, valid_ex = split_examples(examples)
     # A model of a dataset's or a user's own labels alone, not edged's schema.
     own_labels = not builtin or only_sentences
     labels = labels_for(train_ex + valid_ex, builtin=not own_labels)
@@ -159,6 +218,10 @@ def build_model_dir(
 
     int8_model = NluModel(out_dir, threads=cfg.threads, confidence_floor=0.0)
     metrics_int8 = evaluate_examples(int8_model, valid_ex)
+    # Temperature scaling on the validation split (never an evaluation set),
+    # so the runtime's confidence floor compares a calibrated probability.
+    calibration = calibrate(int8_model, valid_ex)
+    write_temperature(out_dir, calibration["temperature"])
     fp32_dir = out_dir / ".fp32"
     fp32_dir.mkdir(exist_ok=True)
     for name in ("tokenizer.json", "labels.json"):
@@ -181,6 +244,7 @@ def build_model_dir(
         "valid_fp32": _headline(metrics_fp32),
         "model_mb": round((out_dir / INT8_NAME).stat().st_size / 1e6, 2),
         "int8_export": int8_export,
+        "calibration": calibration,
         "total_seconds": round(time.monotonic() - started, 1),
         "train_config": asdict(cfg),
     }

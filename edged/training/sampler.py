@@ -337,7 +337,7 @@ def parse_templates(intents: Intents, intent_name: str) -> list[tuple[IntentData
 _DOMAIN_TAG = re.compile(
     # "switch" alone is left out: it is mostly the verb ("switch it off").
     r"\b(lights?|lighting|lamps?|bulbs?|fans?|switches|plugs?|outlets?|sockets?|locks?|"
-    r"thermostat|heating|heater|ac|aircon|tv|television|speakers?|vacuum|hoover|robot|roomba|"
+    r"thermostat|heating|heater|radiators?|ac|aircon|tv|television|speakers?|vacuum|hoover|robot|roomba|"
     r"robovac|sensors?)\b"
 )
 
