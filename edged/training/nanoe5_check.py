@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-LANGUAGES = ("en", "de", "fr", "es", "nl", "it")
+from edged.training.vocab_prune import LANGUAGES, template_sentences
+
 PREFIX = "query: "
 
 # Hand-written sentences no template makes: case, accents, elisions,
@@ -80,58 +81,6 @@ EXTRA: dict[str, list[str]] = {
     ],
 }
 
-# A few names, areas and floors per language, only to give templates words.
-FILL: dict[str, dict[str, list[str]]] = {
-    "en": {
-        "name": ["ceiling light", "reading lamp", "front door"],
-        "area": ["kitchen", "living room"],
-        "floor": ["ground floor"],
-    },
-    "de": {
-        "name": ["Deckenlampe", "Stehlampe", "Haustür"],
-        "area": ["Küche", "Wohnzimmer", "Schlafzimmer"],
-        "floor": ["Erdgeschoss"],
-    },
-    "fr": {
-        "name": ["plafonnier", "lampe de chevet", "porte d'entrée"],
-        "area": ["cuisine", "salon", "chambre"],
-        "floor": ["rez-de-chaussée"],
-    },
-    "es": {
-        "name": ["lámpara del techo", "luz de lectura", "puerta principal"],
-        "area": ["cocina", "salón", "dormitorio"],
-        "floor": ["planta baja"],
-    },
-    "nl": {
-        "name": ["plafondlamp", "leeslamp", "voordeur"],
-        "area": ["keuken", "woonkamer", "slaapkamer"],
-        "floor": ["begane grond"],
-    },
-    "it": {
-        "name": ["plafoniera", "lampada da lettura", "porta d'ingresso"],
-        "area": ["cucina", "soggiorno", "camera da letto"],
-        "floor": ["piano terra"],
-    },
-}
-
-
-def template_sentences(language: str, per_intent: int = 2000) -> list[str]:
-    """Home Assistant's template sentences for `language`, enumerated by
-    hassil (the first `per_intent` of each intent), with `FILL`'s words."""
-    from hassil.intents import Intents, TextSlotList
-    from hassil.sample import sample_intents
-    from home_assistant_intents import get_intents
-
-    intents = Intents.from_dict(get_intents(language))
-    fill = FILL.get(language, FILL["en"])
-    lists: dict[str, Any] = {k: TextSlotList.from_strings(v) for k, v in fill.items()}
-    return [
-        text
-        for _, text in sample_intents(
-            intents, lists, max_sentences_per_intent=per_intent, language=language
-        )
-    ]
-
 
 def check_sentences(per_language: int, seed: int = 7) -> dict[str, list[str]]:
     rng = random.Random(seed)
@@ -163,7 +112,7 @@ class Engine:
         out = (ctypes.c_float * 384)()
         if self.lib.e5_embed(self.model, text.encode("utf-8"), 1, out) != 0:
             raise RuntimeError("e5_embed failed")
-        return np.frombuffer(out, np.float32).copy()
+        return np.array(out[:], dtype=np.float32)
 
 
 _SHIM = """

