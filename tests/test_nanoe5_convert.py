@@ -146,8 +146,11 @@ def test_synthetic_tokenizer_round_trip() -> None:
     enc = tok.encode("licht in k\u00fcche aus")
     assert enc.tokens == ["<s>", "\u2581licht", "\u2581in", "\u2581k\u00fcche", "\u2581aus", "</s>"]
     assert tok.decode(enc.ids) == "licht in k\u00fcche aus"
-    # tab -> space, runs of spaces folded, BEL deleted (the file's table)
-    assert tok.encode("licht\t\taus\x07").tokens == ["<s>", "\u2581licht", "\u2581aus", "</s>"]
+    # tab -> space, runs of spaces folded, BEL deleted (the file's table),
+    # white space at the ends dropped
+    assert tok.encode(" licht\t\taus\x07 ").tokens == ["<s>", "\u2581licht", "\u2581aus", "</s>"]
+    # a word's offsets leave out the space before it
+    assert tok.encode("licht  aus").offsets[1:3] == [(0, 5), (7, 10)]
 
 
 def test_pruned_tokenizer_keeps_corpus_splits() -> None:

