@@ -28,6 +28,7 @@ from edged.home import (
     resolve_targets,
 )
 from edged.home.policy import check_utterance
+from edged.home.replies import Done, ReplyTemplates, render_reply
 from edged.home.state import StateAnswer, StateStore, answer_query, unknown_message
 from edged.messages import ActionOut, InboundError, Limits, ResultEvent, Utterance
 from edged.nlu.model import NluModel
@@ -93,6 +94,8 @@ class Engine:
         self.home = home
         self.context = SiteContext(cfg.policy.context_ttl_s)
         self.pending = PendingConfirmations()
+        # What is said back (edged/home/replies.yaml), loaded once.
+        self.replies = ReplyTemplates.load()
         # What devices last reported: the daemon feeds it (state topics),
         # resolve and query answers read snapshots of it.
         lim = cfg.limits
@@ -138,6 +141,34 @@ class Engine:
     def _topic_for(self, item: Utterance | InboundError) -> str:
         return item.reply_to or self.cfg.topics.result
 
+    def _speak(
+        self,
+        result: ResultEvent,
+        reason: str | None,
+        actions: tuple[Action, ...] = (),
+        answers: list[StateAnswer] | None = None,
+        render_failed: bool = False,
+    ) -> ResultEvent:
+        """The one place every outcome gets its sentence and response type."""
+        done = [
+            Done(
+                a.op,
+                a.params,
+                self.home.devices[a.device_id].name if a.device_id in self.home.devices else None,
+            )
+            for a in actions
+        ]
+        reply = render_reply(
+            self.replies,
+            status=result.status,
+            reason=reason,
+            done=done,
+            answers=answers or [],
+            render_failed=render_failed,
+        )
+        result.speech, result.response_type = reply.speech, reply.response_type
+        return result
+
     def error(self, item: Utterance | InboundError, message: str, now: float) -> Outcome:
         result = ResultEvent(
             id=item.id,
@@ -147,7 +178,7 @@ class Engine:
             error=message,
             latency_ms=(time.time() - item.received_at) * 1e3 if item.received_at else None,
         )
-        outcome = Outcome(result, self._topic_for(item))
+        outcome = Outcome(self._speak(result, message), self._topic_for(item))
         # Hermes: a query that failed is also answered on hermes/error/nlu.
         hermes_error = error_for(item, message)
         if hermes_error is not None:
@@ -226,6 +257,7 @@ class Engine:
         status, reason = decision.status, decision.reason
         commands: list[ActionOut] = []
         answers: list[StateAnswer] = []
+        render_failed = False
         try:
             for action in decision.actions:
                 if action.op == "query":
@@ -245,7 +277,7 @@ class Engine:
                         ActionOut(action.device_id, action.op, dict(action.params), topic, payload)
                     )
         except RenderError as e:
-            status, reason, commands = "error", str(e), []
+            status, reason, commands, render_failed = "error", str(e), [], True
         t_render = time.perf_counter()
         if status == "executed" and answers and not any(a.known for a in answers):
             # Nothing guessed: the question goes back unanswered, saying why.
@@ -278,6 +310,13 @@ class Engine:
         )
         if status == "executed" and reason and not commands:
             result.error = None
+        self._speak(
+            result,
+            reason,
+            decision.actions if status == "executed" else (),
+            answers,
+            render_failed,
+        )
         return Outcome(
             result=result,
             result_topic=self._topic_for(item),
@@ -314,7 +353,7 @@ class Engine:
             stages_ms={**parse.timings_ms, "engine": (done - started) * 1e3 + parsed_before_ms},
         )
         return Outcome(
-            result=result,
+            result=self._speak(result, result.error),
             result_topic=self._topic_for(item),
             extra_messages=answer_messages(parse, item.request),
             parse=parse,

@@ -369,6 +369,11 @@ class ResultEvent:
     # reported it. `states` instead when the question was about several.
     state: dict[str, Any] | None = None
     states: list[dict[str, Any]] = field(default_factory=list)
+    # What to say back (edged.home.replies): a sentence, and Home Assistant's
+    # response type: action_done | query_answer | error. `error` keeps the
+    # machine-readable reason.
+    speech: str = ""
+    response_type: str = ""
     # Further keys, only when they apply: "duplicate", "original".
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -377,7 +382,7 @@ class ResultEvent:
         """A result as `to_dict` wrote it (read back from the journal)."""
         known = {
             "id", "text", "site", "status", "intent", "confidence", "slots", "actions",
-            "error", "latency_ms", "stages_ms", "state", "states",
+            "error", "latency_ms", "stages_ms", "state", "states", "speech", "response_type",
         }  # fmt: skip
         return cls(
             id=str(d.get("id", "")),
@@ -393,6 +398,8 @@ class ResultEvent:
             stages_ms=dict(d.get("stages_ms") or {}),
             state=d.get("state"),
             states=list(d.get("states") or []),
+            speech=str(d.get("speech") or ""),
+            response_type=str(d.get("response_type") or ""),
             extra={k: v for k, v in d.items() if k not in known},
         )
 
@@ -408,6 +415,8 @@ class ResultEvent:
             "slots": self.slots,
             "actions": [a.to_dict() for a in self.actions],
             "error": self.error,
+            "speech": self.speech,
+            "response_type": self.response_type,
             "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 3),
             "stages_ms": {k: round(v, 3) for k, v in self.stages_ms.items()},
         }

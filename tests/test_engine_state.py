@@ -15,7 +15,7 @@ import pytest
 
 from edged.config import parse_config
 from edged.engine import Engine, Outcome
-from edged.messages import Utterance
+from edged.messages import InboundError, Utterance
 from edged.nlu.model import NluModel, default_model_dir
 from edged.nlu.schema import bio_labels
 from edged.nlu.types import Parse, Slot
@@ -27,7 +27,10 @@ areas:
   - {id: bedroom, name: Bedroom}
   - {id: garage, name: Garage}
   - {id: garden, name: Garden}
+  - {id: hall, name: Hall}
 devices:
+  - {id: front_door, name: Front Door, area: hall, kind: lock, protocol: zigbee2mqtt,
+     topic: zigbee2mqtt/Front, confirm: false}
   - {id: trv, name: Bedroom Thermostat, area: bedroom, kind: climate, protocol: zigbee2mqtt,
      topic: zigbee2mqtt/TRV}
   - id: garage_door
@@ -103,6 +106,8 @@ def test_a_question_is_answered_from_state(engine: Engine) -> None:
     state = out.result.to_dict()["state"]
     assert state["device"] == "garage_door" and state["value"] == "open" and state["unit"] is None
     assert 29 <= state["age_s"] <= 32
+    assert out.result.speech == "The Garage Door is open."
+    assert out.result.response_type == "query_answer"
 
 
 def test_the_outdoor_temperature(engine: Engine) -> None:
@@ -117,6 +122,7 @@ def test_the_outdoor_temperature(engine: Engine) -> None:
     state = out.result.state
     assert state is not None and state["age_s"] < 5
     assert state == {"device": "outdoor", "value": 4.5, "unit": "°C", "age_s": state["age_s"]}
+    assert out.result.speech == "The Outdoor Temperature is 4.5 °C."
 
 
 def test_no_state_known_says_so_and_guesses_nothing(engine: Engine) -> None:
@@ -128,6 +134,11 @@ def test_no_state_known_says_so_and_guesses_nothing(engine: Engine) -> None:
         out.result.error == "I don't know the state of the Garage Door: it hasn't reported it yet"
     )
     assert out.result.state == {"device": "garage_door", "value": None, "unit": None, "age_s": None}
+    # The reason stays in `error`; the sentence says it without guessing.
+    assert out.result.speech == (
+        "Sorry, I don't know the state of the Garage Door: it hasn't reported it yet."
+    )
+    assert out.result.response_type == "error"
     assert sent(out) == []  # homeassistant has no state request: nothing unanswered goes out
     # zigbee2mqtt is asked to report; its answer lands in the state for next time.
     out = handle(
@@ -189,3 +200,46 @@ def test_the_tv_volume_is_made_absolute_from_its_state(engine: Engine) -> None:
     assert sent(out) == [("home/tv/volume", "20")]
     out = handle(engine, "HassMediaPlayerUnmute", "unmute the tv", domain=("tv", "media_player"))
     assert sent(out) == [("home/tv/cmd", "UNMUTE")]
+
+
+def test_every_status_says_something_with_a_response_type(engine: Engine) -> None:
+    seen: dict[str, tuple[str, str]] = {}
+
+    def said(out: Outcome) -> None:
+        r = out.result
+        assert r.speech.strip() and r.response_type in ("action_done", "query_answer", "error")
+        assert r.to_dict()["speech"] == r.speech
+        seen[r.status + ("" if r.status != "executed" else f":{len(r.actions)}")] = (
+            r.speech,
+            r.response_type,
+        )
+
+    said(handle(engine, "HassTurnOff", "turn off the tv", domain=("tv", "media_player")))
+    assert seen["executed:1"] == ("Turned off the TV.", "action_done")
+    said(handle(engine, "HassTurnOn", "open the garage door", "garage",
+                device_class=("garage door", "garage")))  # fmt: skip
+    assert seen["needs_confirmation"] == (
+        "Do you want to open the Garage Door? Say yes to confirm.",
+        "query_answer",
+    )
+    said(handle(engine, "HassTurnOn", "yes", "garage"))
+    assert seen["executed:1"] == ("Opened the Garage Door.", "action_done")
+    said(handle(engine, "HassNevermind", "never mind"))
+    assert seen["executed:0"] == ("Okay, cancelled.", "action_done")
+    said(handle(engine, "HassTurnOff", "unlock the front door", name=("front door", "Front Door")))
+    assert seen["refused"] == (
+        "Sorry, I'm not allowed to unlock the Front Door by voice.",
+        "error",
+    )
+    said(handle(engine, None, "blah blah"))  # type: ignore[arg-type]
+    assert seen["not_recognized"] == ("Sorry, I couldn't understand that.", "error")
+    now = time.time()
+    said(
+        engine.handle(InboundError("broken JSON: x at line 1 column 2", "t", "e1", None, now), now)
+    )
+    assert seen["error"] == ("Sorry, I couldn't read that request.", "error")
+    said(engine.overloaded(Utterance("hi", "o1", None, None, None, "t", now), now))
+    assert seen["error"] == ("Sorry, I'm busy right now. Please say it again.", "error")
+    assert {k.split(":")[0] for k in seen} == {
+        "executed", "needs_confirmation", "refused", "not_recognized", "error"
+    }  # fmt: skip

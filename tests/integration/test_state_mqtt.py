@@ -17,7 +17,14 @@ import pytest
 import yaml
 
 from tests.broker import Broker, Probe
-from tests.integration.conftest import MODEL, DaemonProcess, say, start_online, wait_quiet
+from tests.integration.conftest import (
+    MODEL,
+    DaemonProcess,
+    result_for,
+    say,
+    start_online,
+    wait_quiet,
+)
 
 HOME = Path(__file__).with_name("state_home.yaml")
 # Where devices take commands in state_home.yaml: nothing else may get one.
@@ -79,19 +86,33 @@ def ask(probe: Probe, text: str, rid: str, site: str | None = None) -> dict:
 
 
 @pytest.mark.parametrize(
-    ("text", "device", "value", "unit"),
+    ("text", "device", "value", "unit", "speech"),
     [
-        ("is the kitchen light on", "kitchen_light", "on", None),  # zigbee2mqtt
-        ("is the coffee maker on", "coffee_maker", "on", None),  # tasmota
-        ("is the garage door open", "garage_door", "open", None),  # homeassistant
-        ("what is the outdoor temperature", "outdoor_temperature", -2.5, "°C"),  # template
+        # zigbee2mqtt, tasmota, homeassistant, template
+        ("is the kitchen light on", "kitchen_light", "on", None, "The Kitchen Light is on."),
+        ("is the coffee maker on", "coffee_maker", "on", None, "The Coffee Maker is on."),
+        ("is the garage door open", "garage_door", "open", None, "The Garage Door is open."),
+        (
+            "what is the outdoor temperature",
+            "outdoor_temperature",
+            -2.5,
+            "°C",
+            "The Outdoor Temperature is -2.5 °C.",
+        ),
     ],
 )
 def test_questions_answered_from_retained_state(
-    state_daemon: DaemonProcess, probe: Probe, text: str, device: str, value: object, unit: str
+    state_daemon: DaemonProcess,
+    probe: Probe,
+    text: str,
+    device: str,
+    value: object,
+    unit: str,
+    speech: str,
 ) -> None:
     r = ask(probe, text, f"retained-{device}")
     assert r["status"] == "executed", r
+    assert (r["speech"], r["response_type"]) == (speech, "query_answer")
     assert r["state"]["device"] == device
     assert r["state"]["value"] == value and r["state"]["unit"] == unit
     assert r["state"]["age_s"] >= 0
@@ -136,6 +157,24 @@ def test_questions_answered_from_live_state(
     assert r["status"] == "executed", r
     assert r["state"]["device"] == device and r["state"]["value"] == value
     assert r["state"]["age_s"] < 10
+
+
+def test_every_result_carries_a_sentence_and_a_response_type(
+    state_daemon: DaemonProcess, probe: Probe
+) -> None:
+    """Through the broker: an action, gibberish, a refusal-free error and a
+    payload that is not even JSON each come back with something to say."""
+    r = say(probe, "turn off the coffee maker", "speak-action")
+    assert r["status"] == "executed", r
+    assert (r["speech"], r["response_type"]) == ("Turned off the Coffee Maker.", "action_done")
+    r = say(probe, "purple monkey dishwasher", "speak-gibberish")
+    assert r["status"] == "not_recognized", r
+    assert (r["speech"], r["response_type"]) == ("Sorry, I couldn't understand that.", "error")
+    assert r["error"]  # the machine reason stays
+    probe.publish("edged/utterance", '{"text": "hi", "id": "speak-bad", "ts": "soon"}')
+    r = result_for(probe, "speak-bad")
+    assert r["status"] == "error" and r["error"].startswith("invalid field ts"), r
+    assert (r["speech"], r["response_type"]) == ("Sorry, I couldn't read that request.", "error")
 
 
 def test_a_bad_state_payload_is_skipped_and_logged_once(
