@@ -399,6 +399,21 @@ class MetricsConfig(_Model):
 # --- end of discovery and metrics ----------------------------------------------------
 
 
+class WyomingConfig(_Model):
+    """A Wyoming TCP service for Home Assistant's Assist (edged.transports.wyoming)."""
+
+    enabled: bool = False
+    host: str = Field(default="0.0.0.0", min_length=1)
+    # 10700 is also wyoming-satellite's default: change one when both run on one host.
+    port: int = Field(default=10700, ge=1, le=65535)
+    # What a bare Transcript gets (Home Assistant sends no SelectProgram):
+    # `handle` (edged acts on its own devices and says what it did) or
+    # `intent` (edged only recognises; Home Assistant acts on its entities).
+    program: Literal["handle", "intent"] = "handle"
+    # Languages announced in `info` (the shipped model is English).
+    languages: list[str] = Field(default_factory=lambda: ["en"], min_length=1)
+
+
 # --- importing devices from Zigbee2MQTT and Home Assistant discovery (edged.home.importer)
 
 
@@ -911,6 +926,7 @@ class Config(_Model):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    wyoming: WyomingConfig = Field(default_factory=WyomingConfig)
     # `import:` in the file (a Python keyword, hence the alias).
     import_: ImportConfig = Field(default_factory=ImportConfig, alias="import")
     floors: list[FloorConfig] = Field(default_factory=list)

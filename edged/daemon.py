@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
+import json
 import logging
 import os
 import random
@@ -37,7 +38,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 import paho.mqtt.client as mqtt
@@ -66,6 +67,9 @@ from edged.metrics import Metrics, MetricsUnavailable, load_metrics, log_result
 from edged.nlu.types import Parse
 from edged.reply_to import reply_rules
 from edged.sdnotify import SystemdNotifier
+
+if TYPE_CHECKING:
+    from edged.transports.wyoming import WyomingService
 
 log = logging.getLogger("edged.daemon")
 
@@ -102,6 +106,8 @@ class _Inbound:
     session: int  # which connection it came in on
     dup: bool = False  # the broker's DUP flag: it sent this message before
     raw_key: str | None = None  # the journal key of a payload that could not be read
+    # A transport that waits for the outcome (Wyoming's handle program).
+    answer: asyncio.Future[Outcome] | None = None
 
     @property
     def key(self) -> str:
@@ -551,6 +557,46 @@ class Daemon:
             return
         self.inbox.put_nowait(inbound)
 
+    async def submit(self, item: Utterance | InboundError) -> Outcome:
+        """The seam for a transport that is not MQTT: the item joins the inbox
+        behind the MQTT ones, goes through the same engine thread, journal
+        and publishing (its result also on edged/result), and the outcome
+        comes back here once the result is out. No MQTT ack is involved
+        (session -1 matches no connection)."""
+        if self.stopping.is_set() or self.inbox.qsize() >= self.cfg.limits.inbox_size:
+            outcome = self.engine.overloaded(item, time.time())
+            self._spawn(self._shed(outcome))
+            return outcome
+        self.stats.received += 1
+        answer: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self.inbox.put_nowait(_Inbound(item, mid=0, qos=0, session=-1, answer=answer))
+        return await answer
+
+    async def _wyoming_handle(self, text: str, site: str | None) -> ResultEvent:
+        # The same checks as an MQTT payload (size, text, site).
+        body = json.dumps({"text": text, "site": site} if site else {"text": text})
+        item = decode_inbound("wyoming", body.encode(), self.limits, [])
+        return (await self.submit(item)).result
+
+    async def _wyoming_recognise(self, text: str) -> Parse:
+        loop = asyncio.get_running_loop()
+        parse = await loop.run_in_executor(self.parse_pool, self.engine.model.parse, text)
+        return parse
+
+    async def _start_wyoming(self) -> WyomingService | None:
+        if not self.cfg.wyoming.enabled:
+            return None
+        from edged.transports.wyoming import Replies, WyomingService
+
+        service = WyomingService(
+            self.cfg.wyoming,
+            self._wyoming_recognise,
+            self._wyoming_handle,
+            Replies(not_recognized=self.engine.replies.not_recognized + "."),
+        )
+        await service.start()
+        return service
+
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
         self._shedding.add(task)
@@ -685,7 +731,9 @@ class Daemon:
         try:
             try:
                 if understood is not None:
-                    await self._deliver(await understood, inbound)
+                    outcome = await understood
+                    await self._deliver(outcome, inbound)
+                    _settle(inbound.answer, outcome)
                 elif entry is not None and entry.state == "answered":
                     if inbound.dup:
                         # The broker's copy of a message answered before
@@ -701,14 +749,17 @@ class Daemon:
                 # Whatever went wrong, the sender hears of it.
                 self.stats.errors += 1
                 log.exception("failed to handle %s", _describe(item))
-                await self._send_result(
-                    self.engine.error(item, f"internal error: {type(e).__name__}", time.time())
-                )
+                failed = self.engine.error(item, f"internal error: {type(e).__name__}", time.time())
+                await self._send_result(failed)
+                _settle(inbound.answer, failed)
             if previous is not None and not previous.done():
                 await asyncio.wait({previous})
             self._ack(inbound)
         except _Abandoned:
             log.warning("stopping while disconnected: %s stays with the broker", _describe(item))
+        finally:
+            if inbound.answer is not None and not inbound.answer.done():
+                inbound.answer.cancel()
 
     def _cancel_deliveries(self) -> None:
         """At shutdown: what is still queued or waiting for the broker stays
@@ -1131,6 +1182,7 @@ class Daemon:
             loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self._reload_quietly()))
         worker = asyncio.create_task(self._worker(), name="edged-worker")
         ticker = asyncio.create_task(self._ticker(), name="edged-ticker")
+        wyoming = await self._start_wyoming()
         delay = self.cfg.mqtt.reconnect_min_s
         try:
             while not self.stopping.is_set():
@@ -1156,6 +1208,8 @@ class Daemon:
                         await asyncio.wait_for(self.stopping.wait(), timeout=wait)
                     delay = min(delay * 2, self.cfg.mqtt.reconnect_max_s)
         finally:
+            if wyoming is not None:
+                await wyoming.stop()
             worker.cancel()
             ticker.cancel()
             if self._rebuild is not None:
@@ -1231,6 +1285,11 @@ class Daemon:
                 await asyncio.wait_for(self.inbox.join(), timeout=10)
             await client.publish(self.cfg.topics.status, b"offline", qos=1, retain=True)
             self.connected.clear()
+
+
+def _settle(answer: asyncio.Future[Outcome] | None, outcome: Outcome) -> None:
+    if answer is not None and not answer.done():
+        answer.set_result(outcome)
 
 
 def _describe(item: Utterance | InboundError) -> str:

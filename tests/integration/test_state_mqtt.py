@@ -9,14 +9,19 @@ heating as its own intent) run when the model in models/edged-nlu knows it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from wyoming.asr import Transcript
+from wyoming.client import AsyncTcpClient
+from wyoming.event import Event
+from wyoming.handle import Handled, NotHandled
 
-from tests.broker import Broker, Probe
+from tests.broker import Broker, Probe, free_port
 from tests.integration.conftest import (
     MODEL,
     DaemonProcess,
@@ -60,6 +65,8 @@ def state_daemon(
     cfg = yaml.safe_load(HOME.read_text())
     cfg["mqtt"]["port"] = broker.port
     cfg["mqtt"]["client_id"] = f"edged-state-{broker.port}"
+    # The Wyoming service beside MQTT (tests/test_wyoming.py has the protocol).
+    cfg["wyoming"] = {"enabled": True, "host": "127.0.0.1", "port": free_port()}
     work = tmp_path_factory.mktemp("edged-state")
     d = start_online(broker.port, cfg, work)
     yield d
@@ -175,6 +182,45 @@ def test_every_result_carries_a_sentence_and_a_response_type(
     r = result_for(probe, "speak-bad")
     assert r["status"] == "error" and r["error"].startswith("invalid field ts"), r
     assert (r["speech"], r["response_type"]) == ("Sorry, I couldn't read that request.", "error")
+
+
+def _wyoming(port: int, text: str) -> Event | None:
+    async def main() -> Event | None:
+        async with AsyncTcpClient("127.0.0.1", port) as client:
+            ctx = {"conversation_id": "ha-1", "satellite_id": "assist_satellite.kitchen"}
+            await client.write_event(Transcript(text, context=ctx, language="en").event())
+            return await asyncio.wait_for(client.read_event(), timeout=10)
+
+    return asyncio.run(main())
+
+
+def test_wyoming_handle_goes_through_the_daemons_pipeline(
+    state_daemon: DaemonProcess, probe: Probe
+) -> None:
+    """Home Assistant's way in: the command is published to the device, the
+    result goes out on edged/result like any other, and the sentence comes
+    back in `handled`."""
+    port = state_daemon.config["wyoming"]["port"]
+    event = _wyoming(port, "switch on the coffee maker")
+    assert event is not None and Handled.is_type(event.type), event
+    assert Handled.from_event(event).text == "Turned on the Coffee Maker."
+    probe.wait_for(lambda m: m.topic == "cmnd/coffee/POWER" and m.payload == b"ON")
+    r = json.loads(
+        probe.wait_for(
+            lambda m: m.topic == "edged/result" and b"switch on the coffee maker" in m.payload
+        )[0].payload
+    )
+    assert r["status"] == "executed" and r["site"] == "assist_satellite.kitchen"
+    assert (r["speech"], r["response_type"]) == ("Turned on the Coffee Maker.", "action_done")
+    # A question, answered from state; and gibberish, refused in plain words.
+    probe.publish("home/garage_door/state", "closed")
+    wait_quiet(0.2)
+    event = _wyoming(port, "is the garage door open")
+    assert event is not None and Handled.is_type(event.type), event
+    assert Handled.from_event(event).text == "The Garage Door is closed."
+    event = _wyoming(port, "purple monkey dishwasher")
+    assert event is not None and NotHandled.is_type(event.type), event
+    assert NotHandled.from_event(event).text == "Sorry, I couldn't understand that."
 
 
 def test_a_bad_state_payload_is_skipped_and_logged_once(
