@@ -1031,10 +1031,11 @@ class Daemon:
                     error=f"nothing was done: the journal cannot be written ({e}); "
                     "edged sends no command it cannot record",
                 )
+                outcome.result = self.engine.reword(outcome.result)
                 outcome.commands = []
         if outcome.commands:
             codes = await self._send_commands(outcome.commands, item.received_at)
-            outcome.result = settle(outcome.result, outcome.commands, codes)
+            outcome.result = self.engine.reword(settle(outcome.result, outcome.commands, codes))
             self._journal_quietly(key, "sent", item, outcome)
         await self._send_result(outcome)
         self._journal_quietly(key, "answered", item, outcome)
@@ -1130,7 +1131,7 @@ class Daemon:
                 for i, code in zip(again, sent, strict=True):
                     codes[i] = code
             note = "redelivered after a restart: its commands were sent again (idempotent)"
-            outcome.result = settle(result, commands, codes, note)
+            outcome.result = self.engine.reword(settle(result, commands, codes, note))
             log.info("resumed %s: %s", _describe(item), outcome.result.error)
         elif result.status == "executed":
             outcome.result.error = (

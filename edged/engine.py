@@ -169,6 +169,14 @@ class Engine:
         result.speech, result.response_type = reply.speech, reply.response_type
         return result
 
+    def reword(self, result: ResultEvent) -> ResultEvent:
+        """A result the daemon turned into an error after the engine (the
+        broker refused a command, the journal cannot be written) says so:
+        a sentence that claimed success must not be spoken."""
+        if result.status == "error" and result.response_type != "error":
+            return self._speak(result, result.error)
+        return result
+
     def error(self, item: Utterance | InboundError, message: str, now: float) -> Outcome:
         result = ResultEvent(
             id=item.id,

@@ -51,6 +51,10 @@ class FakeEngine:
         command = ActionOut("lamp", "on", {}, f"cmnd/{item.id}/POWER", "ON")
         return Outcome(result, "edged/result", [] if replay else [command])
 
+    def reword(self, result: ResultEvent) -> ResultEvent:
+        # Sentences are the engine's (tests/test_engine_state.py); none here.
+        return result
+
     def overloaded(self, item: Any, now: float) -> Outcome:  # pragma: no cover - not shed here
         raise AssertionError("nothing is shed in these tests")
 

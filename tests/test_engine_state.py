@@ -243,3 +243,20 @@ def test_every_status_says_something_with_a_response_type(engine: Engine) -> Non
     assert {k.split(":")[0] for k in seen} == {
         "executed", "needs_confirmation", "refused", "not_recognized", "error"
     }  # fmt: skip
+
+
+def test_a_result_turned_into_an_error_after_the_engine_stops_claiming_success(
+    engine: Engine,
+) -> None:
+    from edged.delivery import settle
+
+    out = handle(engine, "HassTurnOff", "turn off the tv", domain=("tv", "media_player"))
+    assert out.result.response_type == "action_done"
+    refused = engine.reword(settle(out.result, out.commands, [0x87] * len(out.commands)))
+    assert refused.status == "error" and refused.error and "refused" in refused.error
+    assert (refused.speech, refused.response_type) == (
+        "Sorry, that may not have been done; the command did not get through.",
+        "error",
+    )
+    fine = engine.reword(settle(out.result, out.commands, [0] * len(out.commands)))
+    assert fine.speech == "Turned off the TV." and fine.response_type == "action_done"
