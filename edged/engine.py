@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edged.config import PLACEHOLDER_RE, Config, CustomIntentConfig, placeholders
-from edged.hermes import HermesUtterance, answer_messages, error_for, restrict_to_filter
+from edged.hermes import (
+    HermesInboundError,
+    HermesUtterance,
+    answer_messages,
+    dialogue_messages,
+    error_for,
+    restrict_to_filter,
+)
 from edged.home import (
     Action,
     Decision,
@@ -191,6 +198,15 @@ class Engine:
         hermes_error = error_for(item, message)
         if hermes_error is not None:
             outcome.extra_messages.append(hermes_error)
+        if self.cfg.topics.hermes.act:
+            # ... and as its intent handler, edged ends the session.
+            if isinstance(item, HermesUtterance):
+                session, data = item.request.session_id, item.request.custom_data
+            elif isinstance(item, HermesInboundError):
+                session, data = item.session_id, None
+            else:
+                return outcome
+            outcome.extra_messages += dialogue_messages(session, data, "error", result.speech)
         return outcome
 
     def overloaded(self, item: Utterance | InboundError, now: float) -> Outcome:
@@ -325,11 +341,22 @@ class Engine:
             answers,
             render_failed,
         )
+        extra: list[tuple[str, str]] = []
+        if hermes is not None:
+            # act: true (parse-only returned above). An action held for a
+            # "yes" is not announced on hermes/intent/...: an intent handler
+            # listening there would carry it out unconfirmed.
+            extra = [
+                m
+                for m in answer_messages(parse, hermes)
+                if status != "needs_confirmation" or not m[0].startswith("hermes/intent/")
+            ]
+            extra += dialogue_messages(hermes.session_id, hermes.custom_data, status, result.speech)
         return Outcome(
             result=result,
             result_topic=self._topic_for(item),
             commands=[] if replay else commands,
-            extra_messages=[] if hermes is None else answer_messages(parse, hermes),
+            extra_messages=extra,
             parse=parse,
         )
 

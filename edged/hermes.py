@@ -28,6 +28,10 @@ from edged.nlu.model import clean_text
 from edged.nlu.types import Parse, Slot
 
 QUERY_TOPIC = "hermes/nlu/query"
+# Rhasspy's dialogue manager, told by the intent handler (edged with act: true)
+# what to say and whether the session goes on.
+END_SESSION_TOPIC = "hermes/dialogueManager/endSession"
+CONTINUE_SESSION_TOPIC = "hermes/dialogueManager/continueSession"
 INTENT_PARSED_TOPIC = "hermes/nlu/intentParsed"
 NOT_RECOGNIZED_TOPIC = "hermes/nlu/intentNotRecognized"
 ERROR_TOPIC = "hermes/error/nlu"
@@ -388,6 +392,35 @@ def answer_messages(parse: Parse, request: HermesRequest) -> list[tuple[str, str
     ]
 
 
+def dialogue_messages(
+    session_id: str | None, custom_data: str | None, status: str, speech: str
+) -> list[tuple[str, str]]:
+    """With `act: true` edged is the intent handler, so it closes the
+    dialogue manager's session: `continueSession` with the question when it
+    waits for a "yes" (intent-not-recognised is sent on to edged, since a
+    bare "yes" is not an intent), else `endSession` with the sentence.
+    Without a session there is nothing to end."""
+    if session_id is None:
+        return []
+    if status == "needs_confirmation":
+        return [
+            (
+                CONTINUE_SESSION_TOPIC,
+                _dump(
+                    {
+                        "sessionId": session_id,
+                        "customData": custom_data,
+                        "text": speech,
+                        "intentFilter": None,
+                        "sendIntentNotRecognized": True,
+                    }
+                ),
+            )
+        ]
+    payload = {"sessionId": session_id, "text": speech, "customData": custom_data}
+    return [(END_SESSION_TOPIC, _dump(payload))]
+
+
 def error_message(
     error: str,
     site_id: str | None,
@@ -413,6 +446,8 @@ def error_for(item: Utterance | InboundError, error: str) -> tuple[str, str] | N
 
 
 __all__ = [
+    "CONTINUE_SESSION_TOPIC",
+    "END_SESSION_TOPIC",
     "ERROR_TOPIC",
     "INTENT_PARSED_TOPIC",
     "NOT_RECOGNIZED_TOPIC",
@@ -422,6 +457,7 @@ __all__ = [
     "HermesUtterance",
     "answer_messages",
     "decode_query",
+    "dialogue_messages",
     "error_for",
     "error_message",
     "intent_topic",

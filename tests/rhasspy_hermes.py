@@ -28,6 +28,7 @@ VERSION = "0.6.2"
 
 _JUDGE = r"""
 import json, sys
+import rhasspyhermes.dialogue as dialogue
 import rhasspyhermes.nlu as nlu
 
 out = []
@@ -37,7 +38,7 @@ for item in json.load(sys.stdin):
         q = nlu.NluQuery(**item["kwargs"])
         out.append({"ok": True, "topic": q.topic(), "payload": q.payload()})
         continue
-    cls = getattr(nlu, item["cls"])
+    cls = getattr(dialogue if item["cls"].startswith("Dialogue") else nlu, item["cls"])
     payload = item["payload"]
     try:
         cls.schema().load(payload)

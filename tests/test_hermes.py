@@ -15,6 +15,8 @@ import pytest
 from edged.config import parse_config
 from edged.engine import Engine
 from edged.hermes import (
+    CONTINUE_SESSION_TOPIC,
+    END_SESSION_TOPIC,
     ERROR_TOPIC,
     INTENT_PARSED_TOPIC,
     NOT_RECOGNIZED_TOPIC,
@@ -312,6 +314,7 @@ topics:
   hermes: {enabled: true, act: %s}
 devices:
   - {id: lamp, name: Reading Lamp, kind: light, protocol: zigbee2mqtt, topic: zigbee2mqtt/Lamp, area: den}
+  - {id: door, name: Front Door, kind: lock, protocol: zigbee2mqtt, topic: zigbee2mqtt/Door, area: hall}
 """
 
 
@@ -445,3 +448,66 @@ def test_edged_utterances_get_no_hermes_messages(tmp_path: Path) -> None:
         Utterance("turn on the reading lamp", "u1", "den", None, None, "t", now), now
     )
     assert out.result.status == "executed" and out.extra_messages == []
+
+
+# --- act: true, the dialogue: every session is ended or continued -------------------
+
+
+def test_act_true_ends_the_session_with_the_sentence(tmp_path: Path, judge: Judge) -> None:
+    engine, backend = _engine(tmp_path, act=True)
+    body = {"input": "turn on the reading lamp", "siteId": "den", "sessionId": "s1",
+            "customData": "from-rhasspy"}  # fmt: skip
+    out = _query(engine, backend, body, "HassTurnOn", TURN_ON, 0.9)
+    assert out.result.status == "executed"
+    topics = [t for t, _ in out.extra_messages]
+    assert topics == [INTENT_PARSED_TOPIC, "hermes/intent/HassTurnOn", END_SESSION_TOPIC]
+    end = _decoded(out.extra_messages)[END_SESSION_TOPIC]
+    assert end == {"sessionId": "s1", "text": "Turned on the Reading Lamp.",
+                   "customData": "from-rhasspy"}  # fmt: skip
+    verdicts = judge.check([("DialogueEndSession", END_SESSION_TOPIC, end)])
+    assert all(v["ok"] for v in verdicts), verdicts
+
+
+def test_act_true_continues_for_a_confirmation_and_announces_no_intent(
+    tmp_path: Path, judge: Judge
+) -> None:
+    engine, backend = _engine(tmp_path, act=True)
+    body = {"input": "unlock the front door", "siteId": "hall", "sessionId": "s2"}
+    out = _query(engine, backend, body, "HassTurnOff", ["O", "O", "B-name", "I-name"], 0.97)
+    assert out.result.status == "needs_confirmation" and out.commands == []
+    msgs = _decoded(out.extra_messages)
+    # An intent handler on hermes/intent/# must not act on what waits for a "yes".
+    assert not [t for t in msgs if t.startswith("hermes/intent/")]
+    cont = msgs[CONTINUE_SESSION_TOPIC]
+    assert cont["sessionId"] == "s2" and cont["sendIntentNotRecognized"] is True
+    assert cont["text"] == "Do you want to unlock the Front Door? Say yes to confirm."
+    assert END_SESSION_TOPIC not in msgs
+    verdicts = judge.check([("DialogueContinueSession", CONTINUE_SESSION_TOPIC, cont)])
+    assert all(v["ok"] for v in verdicts), verdicts
+    # The "yes" comes in the same session: done, and the session ends saying so.
+    yes = {"input": "yes", "siteId": "hall", "sessionId": "s2"}
+    out = _query(engine, backend, yes, "OutOfScope", [], 0.9)
+    assert out.result.status == "executed"
+    assert [c.topic for c in out.commands] == ["zigbee2mqtt/Door/set"]
+    end = _decoded(out.extra_messages)[END_SESSION_TOPIC]
+    assert end["sessionId"] == "s2" and end["text"] == "Unlocked the Front Door."
+
+
+def test_act_true_ends_not_recognised_and_failed_sessions(tmp_path: Path) -> None:
+    engine, backend = _engine(tmp_path, act=True)
+    body = {"input": "what's the weather like", "siteId": "den", "sessionId": "s3"}
+    out = _query(engine, backend, body, "OutOfScope", [], 0.95)
+    end = _decoded(out.extra_messages)[END_SESSION_TOPIC]
+    assert end["text"] == "Sorry, I couldn't understand that."
+    bad = decode_query("hermes/nlu/query", b'{"siteId": "den", "sessionId": "s4"}', LIMITS)
+    msgs = _decoded(engine.handle(bad, time.time()).extra_messages)
+    assert ERROR_TOPIC in msgs and msgs[END_SESSION_TOPIC]["sessionId"] == "s4"
+    assert msgs[END_SESSION_TOPIC]["text"].startswith("Sorry")
+
+
+def test_parse_only_leaves_the_dialogue_to_rhasspy(tmp_path: Path) -> None:
+    engine, backend = _engine(tmp_path, act=False)
+    body = {"input": "turn on the reading lamp", "siteId": "den", "sessionId": "s5"}
+    out = _query(engine, backend, body, "HassTurnOn", TURN_ON, 0.9)
+    topics = [t for t, _ in out.extra_messages]
+    assert END_SESSION_TOPIC not in topics and CONTINUE_SESSION_TOPIC not in topics

@@ -194,10 +194,48 @@ def test_act_true_also_drives_the_devices(tmp_path: Path, judge: Judge) -> None:
         d = _start(broker.port, tmp_path, act=True, name="hermes-act")
         probe = Probe(broker.port).connect()
         try:
-            i = _ask(probe, judge, input="switch on the coffee maker", site_id="kitchen", id=rid())
+            i = _ask(
+                probe,
+                judge,
+                input="switch on the coffee maker",
+                site_id="kitchen",
+                id=rid(),
+                session_id="act-1",
+            )
             assert _answer(probe, i, "hermes/intent/").topic == "hermes/intent/HassTurnOn"
             assert probe.wait_for(lambda m: m.topic == "cmnd/coffee/POWER")[0].payload == b"ON"
-            assert result_for(probe, i)["status"] == "executed"
+            r = result_for(probe, i)
+            assert r["status"] == "executed"
+            assert (
+                r["speech"] == "Turned on the Coffee Maker." and r["response_type"] == "action_done"
+            )
+            # edged acted, so it ends Rhasspy's session, saying what it did.
+            end = probe.wait_for(lambda m: m.topic == "hermes/dialogueManager/endSession")[0]
+            body = json.loads(end.payload)
+            assert body["sessionId"] == "act-1" and body["text"] == "Turned on the Coffee Maker."
+            verdicts = judge.check([("DialogueEndSession", end.topic, body)])
+            assert verdicts[0]["ok"], verdicts
+            # Unlocking waits for a "yes": the session continues with the
+            # question, and no hermes/intent/... goes out for it.
+            u = _ask(
+                probe,
+                judge,
+                input="unlock the front door",
+                site_id="hallway",
+                id=rid(),
+                session_id="act-2",
+            )
+            assert result_for(probe, u)["status"] == "needs_confirmation"
+            cont = probe.wait_for(lambda m: m.topic == "hermes/dialogueManager/continueSession")
+            body = json.loads(cont[0].payload)
+            assert body["sessionId"] == "act-2" and body["text"].startswith("Do you want to unlock")
+            with probe.cond:
+                intents = [
+                    json.loads(m.payload)
+                    for m in probe.messages
+                    if m.topic.startswith("hermes/intent/")
+                ]
+            assert [m["id"] for m in intents] == [i]  # only the coffee maker's
         finally:
             probe.close()
             d.stop()
