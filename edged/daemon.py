@@ -573,8 +573,13 @@ class Daemon:
         return await answer
 
     async def _wyoming_handle(self, text: str, site: str | None) -> ResultEvent:
-        # The same checks as an MQTT payload (size, text, site).
-        body = json.dumps({"text": text, "site": site} if site else {"text": text})
+        # The same checks as an MQTT payload (size, text, site); stamped now,
+        # so a sentence held up (no broker) is dropped as stale after
+        # policy.max_age_s rather than acted on late.
+        fields: dict[str, Any] = {"text": text, "ts": time.time()}
+        if site:
+            fields["site"] = site
+        body = json.dumps(fields)
         item = decode_inbound("wyoming", body.encode(), self.limits, [])
         return (await self.submit(item)).result
 
