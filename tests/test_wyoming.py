@@ -220,3 +220,24 @@ def test_several_clients_at_once(engine: Engine) -> None:
 
     results = serve(engine, "handle", body)
     assert len(results) == 6 and all(r.status == "executed" for r in results)
+
+
+def test_a_failure_behind_the_service_is_an_error_event_not_a_dead_server(engine: Engine) -> None:
+    async def broken(text: str) -> Parse:
+        raise RuntimeError("model gone")
+
+    async def main() -> None:
+        port = free_port()
+        cfg = WyomingConfig(enabled=True, host="127.0.0.1", port=port, program="intent")
+        service = WyomingService(cfg, broken, lambda text, site: asyncio.sleep(0))  # type: ignore[arg-type,return-value]
+        await service.start()
+        try:
+            event = await ask(port, transcript("turn on the reading lamp"))
+            assert event is not None and Error.is_type(event.type)
+            assert Error.from_event(event).text == "internal error: RuntimeError"
+            event = await ask(port, Describe().event())
+            assert event is not None and Info.is_type(event.type)
+        finally:
+            await service.stop()
+
+    asyncio.run(main())

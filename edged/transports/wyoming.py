@@ -205,6 +205,16 @@ class _Connection(AsyncEventHandler):
                 Error(text=f"bad {event.type} event: {type(e).__name__}", code="bad-event").event()
             )
             return True
+        except (ConnectionError, OSError):
+            raise
+        except Exception as e:
+            # Whatever failed behind the service, the client hears of it and
+            # the server keeps serving.
+            log.exception("wyoming: failed to answer %s from %s", event.type, self.peer)
+            await self.write_event(
+                Error(text=f"internal error: {type(e).__name__}", code="internal").event()
+            )
+            return True
 
     async def _answer(self, event: Event) -> bool:
         if Describe.is_type(event.type):
