@@ -26,6 +26,8 @@ def _record(outcome: Outcome) -> dict[str, object]:
         "status": r.status,
         "actions": [a.to_dict() for a in outcome.commands] or [a.to_dict() for a in r.actions],
         "error": r.error,
+        "speech": r.speech,
+        "response_type": r.response_type,
         **({"state": r.state} if r.state is not None else {}),
         **({"states": r.states} if r.states else {}),
     }
@@ -73,4 +75,5 @@ def dry_run(args: argparse.Namespace) -> int:
         print(f"  {a['device']}: {a['op']} {json.dumps(a['params'])}")
         if a["topic"]:
             print(f"    -> {a['topic']}  {a['payload']}")
+    print(f"says:       {rec['speech']} ({rec['response_type']})")
     return 0
