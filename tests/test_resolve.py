@@ -325,6 +325,11 @@ def test_no_target_acts_only_when_the_words_say_switch(home: Home) -> None:
     # Said with a switch word, the same guesses stand.
     r = run(home, parse("HassTurnOff", "all off"), site="kitchen", context=ctx, now=1010.0)
     assert set(KITCHEN_LIGHTS) < set(devices(r))
+    # The whole home at once only on a sure parse: "that's all on me" at 0.64
+    # turns nothing on.
+    unsure = parse("HassTurnOn", "that's all on me", confidence=0.64)
+    r = run(home, unsure, site="kitchen", context=ctx, now=1010.0)
+    assert r.reason == "no_target" and r.actions == []
     # ... but never what was touched last: that needs "it"/"them".
     r = run(home, parse("HassTurnOff", "and off again"), site="kitchen", context=ctx, now=1010.0)
     assert r.reason == "no_target" and r.actions == []

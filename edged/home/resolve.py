@@ -1048,7 +1048,9 @@ def _find_targets(
         raise _Failed("unknown_name", f"I don't know a device called '{what}'", [what])
     if intent in _SWITCH_INTENTS and not said & _SWITCH_WORDS:
         raise _Failed("no_target", "which device? Say its name or the area")
-    if not pronoun and said & _ALL_WORDS and intent in _IMPLICIT_KINDS:
+    # Everything in the home at once is the widest thing a parse can move:
+    # only on a sure parse ("that's all on me" is not "turn everything on").
+    if not pronoun and said & _ALL_WORDS and intent in _IMPLICIT_KINDS and parse.confidence >= sure:
         return _Targets(
             _group(home, None, None, None, intent), implicit=True, where="the home", how="area"
         )
