@@ -37,6 +37,7 @@ from edged.home.registry import (
     phonetic_key,
     singular,
     word_score,
+    words_by_sound,
 )
 
 Role = Literal["device", "area", "floor"]
@@ -211,13 +212,7 @@ class Gazetteer:
         for w in self._vocab:
             by_sound.setdefault(first_sound(w), []).append(w)
         self._vocab_by_sound = by_sound
-        by_key: dict[str, list[str]] = {}
-        for w in self._vocab:
-            if len(w) >= 3:
-                key = phonetic_key(w)
-                if len(key) >= 2:
-                    by_key.setdefault(key, []).append(w)
-        self._by_key = by_key
+        self._by_key = words_by_sound(self._vocab)
         self._close_cache: dict[str, Mapping[str, float]] = {}
         self._fold_cache: dict[str, str | None] = {}
         self._find_cache: dict[str, tuple[NameSpan, ...]] = {}

@@ -230,6 +230,18 @@ def phonetic_key(word: str) -> str:
     return re.sub(r"(.)\1+", r"\1", key)
 
 
+def words_by_sound(words: Iterable[str]) -> dict[str, list[str]]:
+    """Words grouped by phonetic key, for finding a misheard word's candidates
+    ("reeding" -> "reading"); words too short to have a telling key are left out."""
+    by_key: dict[str, list[str]] = {}
+    for w in words:
+        if len(w) >= 3:
+            key = phonetic_key(w)
+            if len(key) >= 2:
+                by_key.setdefault(key, []).append(w)
+    return by_key
+
+
 def first_vowel(word: str) -> str:
     """The first vowel letter ("y" counts as "i"), or "" if there is none."""
     m = re.search(r"[aeiouy]", word.lower())
@@ -329,13 +341,7 @@ class NameIndex(Generic[T]):
                 by_word.setdefault(w, []).append(i)
         self._by_word: dict[str, frozenset[int]] = {w: frozenset(ix) for w, ix in by_word.items()}
         self._vocab: list[str] = list(self._by_word)
-        by_key: dict[str, list[str]] = {}
-        for w in self._vocab:
-            if len(w) >= 3:
-                key = phonetic_key(w)
-                if len(key) >= 2:
-                    by_key.setdefault(key, []).append(w)
-        self._by_key = by_key
+        self._by_key = words_by_sound(self._vocab)
         self._word_cache: dict[str, Mapping[str, float]] = {}
         self._match_cache: dict[tuple[str, frozenset[str] | None], NameMatch[T]] = {}
 
