@@ -728,15 +728,22 @@ def _mireds(config: Mapping[str, Any], opts: dict[str, Any]) -> None:
         opts.update(min_mired=lo, max_mired=hi)
 
 
-def _ha_switch(config: Mapping[str, Any], fields: dict[str, Any]) -> dict[str, Any] | str:
+def _ha_payloads(
+    config: Mapping[str, Any], fields: dict[str, Any], payloads: Mapping[str, tuple[str, str]]
+) -> dict[str, Any] | str:
+    """A device driven by fixed payloads on its command topic: op -> (config key, default)."""
     cmd = _text(config, "command_topic") if _no_template(config, "command_template") else None
     return _templated(
         fields,
         {
-            "on": _tpl(cmd, _text(config, "payload_on", "ON") or "ON"),
-            "off": _tpl(cmd, _text(config, "payload_off", "OFF") or "OFF"),
+            op: _tpl(cmd, _text(config, key, default) or default)
+            for op, (key, default) in payloads.items()
         },
     )
+
+
+def _ha_switch(config: Mapping[str, Any], fields: dict[str, Any]) -> dict[str, Any] | str:
+    return _ha_payloads(config, fields, {"on": ("payload_on", "ON"), "off": ("payload_off", "OFF")})
 
 
 def _ha_cover(config: Mapping[str, Any], fields: dict[str, Any]) -> dict[str, Any] | str:
@@ -760,13 +767,8 @@ def _ha_cover(config: Mapping[str, Any], fields: dict[str, Any]) -> dict[str, An
 
 
 def _ha_lock(config: Mapping[str, Any], fields: dict[str, Any]) -> dict[str, Any] | str:
-    cmd = _text(config, "command_topic") if _no_template(config, "command_template") else None
-    return _templated(
-        fields,
-        {
-            "lock": _tpl(cmd, _text(config, "payload_lock", "LOCK") or "LOCK"),
-            "unlock": _tpl(cmd, _text(config, "payload_unlock", "UNLOCK") or "UNLOCK"),
-        },
+    return _ha_payloads(
+        config, fields, {"lock": ("payload_lock", "LOCK"), "unlock": ("payload_unlock", "UNLOCK")}
     )
 
 
