@@ -39,6 +39,24 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
     raise TimeoutError(f"nothing listens on {port}")
 
 
+def edged_denied_home_conf(work: Path) -> str:
+    """Broker config lines where anonymous clients (the tests' probes) may do
+    anything and user `edged` (password `pw`) may not write `home/#`, the
+    Home Assistant command topics of the test home."""
+    passwd = work / "passwd"
+    subprocess.run(
+        ["mosquitto_passwd", "-c", "-b", str(passwd), "edged", "pw"],
+        check=True,
+        capture_output=True,
+    )
+    acl = work / "acl"
+    acl.write_text(
+        "topic readwrite #\nuser edged\n"
+        "topic readwrite edged/#\ntopic write cmnd/#\ntopic write zigbee2mqtt/#\n"
+    )
+    return f"password_file {passwd}\nacl_file {acl}\nallow_anonymous true\n"
+
+
 @dataclass
 class Broker:
     port: int

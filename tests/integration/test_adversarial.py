@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.broker import Broker, Probe, free_port
+from tests.broker import Broker, Probe, edged_denied_home_conf, free_port
 from tests.integration.conftest import (
     REPO,
     DaemonProcess,
@@ -162,23 +162,7 @@ def acl_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     """Anonymous clients (the probe) may do anything; edged may not write
     home/# (the Home Assistant command topics of the test home)."""
     work = tmp_path_factory.mktemp("acl")
-    passwd = work / "passwd"
-    subprocess.run(
-        ["mosquitto_passwd", "-c", "-b", str(passwd), "edged", "pw"],
-        check=True,
-        capture_output=True,
-    )
-    acl = work / "acl"
-    acl.write_text(
-        "topic readwrite #\n"
-        "user edged\n"
-        "topic readwrite edged/#\ntopic write cmnd/#\ntopic write zigbee2mqtt/#\n"
-    )
-    b = Broker(
-        free_port(),
-        work,
-        f"password_file {passwd}\nacl_file {acl}\nallow_anonymous true\n",
-    ).start()
+    b = Broker(free_port(), work, edged_denied_home_conf(work)).start()
     yield b
     b.stop()
 

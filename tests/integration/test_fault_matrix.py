@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.broker import Broker, Probe, free_port
+from tests.broker import Broker, Probe, edged_denied_home_conf, free_port
 from tests.integration.conftest import REPO, DaemonProcess, base_config
 
 pytestmark = pytest.mark.slow
@@ -95,21 +95,6 @@ def persistent_broker(work: Path, extra: str = "") -> Broker:
         work,
         f"persistence true\npersistence_location {store}/\nautosave_interval 1\n" + extra,
     ).start()
-
-
-def acl_conf(work: Path) -> str:
-    passwd = work / "passwd"
-    subprocess.run(
-        ["mosquitto_passwd", "-c", "-b", str(passwd), "edged", "pw"],
-        check=True,
-        capture_output=True,
-    )
-    acl = work / "acl"
-    acl.write_text(
-        "topic readwrite #\nuser edged\n"
-        "topic readwrite edged/#\ntopic write cmnd/#\ntopic write zigbee2mqtt/#\n"
-    )
-    return f"password_file {passwd}\nacl_file {acl}\nallow_anonymous true\n"
 
 
 def tear_wal(wal: Path) -> None:
@@ -212,7 +197,7 @@ def report(name: str, counts: dict[str, int]) -> None:
 
 
 def run_fault(tmp_path: Path, name: str) -> dict[str, int]:
-    extra = acl_conf(tmp_path) if name == "acl" else ""
+    extra = edged_denied_home_conf(tmp_path) if name == "acl" else ""
     broker = persistent_broker(tmp_path, extra)
     cfg = base_config(broker.port, state_dir=str(tmp_path / "state"))
     if name == "acl":
