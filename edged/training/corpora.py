@@ -31,8 +31,13 @@ How a row is mapped (`map_row`):
   contradict their label (an "on" row saying "off"/"out" and the reverse).
 * **Everything else is `OutOfScope`**, except rows of other scenarios whose
   words are a media or cancel command edged has ("skip to the next song",
-  "cancel it", "stop"): those are dropped, since labelling them out of scope
-  would teach against edged's own media and cancel intents.
+  "cancel it", "stop") or have the shape of a device command ("turn on the
+  radio", "switch on radio", "turn off the alarm", "turn on console", "music
+  on", "shut off"): those are dropped, since labelling them out of scope
+  would teach against edged's own intents, and homes have devices called
+  Radio, Alarm or Console. Taught as out of scope, these rows made a
+  retrained model read "turn off the computer" and "turn on the printer" as
+  chatter.
 """
 
 from __future__ import annotations
@@ -64,6 +69,13 @@ _LATER_SLOTS = frozenset({"time", "date", "timeofday", "general_frequency"})
 _MEDIA_WORDS = re.compile(
     r"\b(pause|resume|unpause|continue|skip|next|previous|stop|cancel|never ?mind|forget it|"
     r"mute|unmute|louder|quieter|volume)\b"
+)
+# "turn on the radio", "put the radio on", "shut off", "radio on": a device
+# command's shape, whatever the scenario says it is.
+_DEVICE_SHAPE = re.compile(
+    r"\b(turn|turns|switch|power|put|start|activate|deactivate)\b"
+    r"(?:\s+\S+){0,5}?\s*\b(on|off|up|down)\b"
+    r"|\bshut\s+(off|down)\b|^(?:\S+\s+){0,2}(on|off)$"
 )
 _ON_WORDS = re.compile(r"\b(on|start|activate|up)\b")
 _OFF_WORDS = re.compile(r"\b(off|out|stop|deactivate|shut)\b")
@@ -121,7 +133,7 @@ def map_row(row: dict[str, Any]) -> Example | None:
     slots = [s for s in row.get("slots", []) if s.get("start") is not None]
     intent = DEVICE_INTENTS.get(row["intent"])
     if intent is None:
-        if _MEDIA_WORDS.search(tidy(text)):
+        if _MEDIA_WORDS.search(tidy(text)) or _DEVICE_SHAPE.search(tidy(text)):
             return None
         return Example(text, OUT_OF_SCOPE, [], source)
     if any(s["name"] in _LATER_SLOTS for s in slots) or _contradicts(intent, text):
