@@ -444,7 +444,7 @@ def _cmd_discovery(args: argparse.Namespace) -> int:
 
     import aiomqtt
 
-    from edged.daemon import publish_once
+    from edged.transports.mqtt import publish_once
 
     messages = removal_messages(cfg)
     try:
@@ -470,8 +470,8 @@ async def fetch_imports(cfg: Any) -> tuple[Any, list[str]]:
 
     import aiomqtt
 
-    from edged.daemon import _tls_params
     from edged.home.importer import ImportState, apply_message
+    from edged.transports.mqtt import tls_params
 
     m, icfg = cfg.mqtt, cfg.import_
     state, problems = ImportState(), []
@@ -486,7 +486,7 @@ async def fetch_imports(cfg: Any) -> tuple[Any, list[str]]:
         username=m.username,
         password=m.password.get_secret_value() if m.password else None,
         identifier=f"{m.client_id}-devices-{os.getpid()}",
-        tls_params=_tls_params(cfg),
+        tls_params=tls_params(cfg),
         tls_insecure=bool(m.tls and m.tls.insecure) or None,
         timeout=10,
     ) as client:

@@ -412,6 +412,9 @@ class WyomingConfig(_Model):
     program: Literal["handle", "intent"] = "handle"
     # Languages announced in `info` (the shipped model is English).
     languages: list[str] = Field(default_factory=lambda: ["en"], min_length=1)
+    # Advertise the service over zeroconf (`_wyoming._tcp.local.`), where
+    # Home Assistant discovers it; needs the `zeroconf` package.
+    zeroconf: bool = True
 
 
 # --- importing devices from Zigbee2MQTT and Home Assistant discovery (edged.home.importer)

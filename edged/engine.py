@@ -1,27 +1,24 @@
 """One utterance, start to finish, without I/O: NLU -> resolve -> policy -> render.
 
-The daemon and `edged parse --config` (the dry run) both call `Engine.handle`,
-so what a dry run shows is what the daemon would publish. The engine keeps
-the little state a conversation needs ("it" per site, pending confirmations);
-it is used from one thread at a time.
+The pipeline (edged.pipeline) and `edged parse --config` (the dry run) both
+call `Engine.handle`, so what a dry run shows is what the daemon would
+publish. The engine keeps the little state a conversation needs ("it" per
+site, pending confirmations); it is used from one thread at a time.
+
+It knows no transport: an `Outcome` has no topics and no protocol messages.
+Each transport (edged.transports) turns it into its own (the MQTT result
+event, Hermes' intentParsed and endSession, Wyoming's handled).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from edged.config import PLACEHOLDER_RE, Config, CustomIntentConfig, placeholders
-from edged.hermes import (
-    HermesInboundError,
-    HermesUtterance,
-    answer_messages,
-    dialogue_messages,
-    error_for,
-    restrict_to_filter,
-)
 from edged.home import (
     Action,
     Decision,
@@ -84,14 +81,42 @@ def custom_intent_problems(cfg: Config, model: NluModel) -> list[str]:
     return problems
 
 
+def restrict_to_filter(parse: Parse, intents: tuple[str, ...] | None) -> Parse:
+    """The parse as the request allows it: an intent outside `intents` is not
+    recognised (none or an empty filter allows every intent, as in Rhasspy
+    and Snips)."""
+    if not intents or parse.intent is None or parse.intent in intents:
+        return parse
+    return dataclasses.replace(parse, intent=None, slots=(), best_guess=parse.intent)
+
+
 @dataclass
 class Outcome:
+    """What became of one request, in no wire format: the result event, the
+    device commands to send, and the parse (None when nothing was parsed:
+    a payload that could not be read, an overload, an internal error)."""
+
     result: ResultEvent
-    result_topic: str
     commands: list[ActionOut] = field(default_factory=list)
-    # Further (topic, payload) pairs, e.g. Hermes intent messages.
-    extra_messages: list[tuple[str, str]] = field(default_factory=list)
     parse: Parse | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        """As the journal keeps it, so a redelivery is answered without the engine."""
+        return {
+            "result": self.result.to_dict(),
+            "commands": [c.to_dict() for c in self.commands],
+            "parse": None if self.parse is None else self.parse.to_dict(),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], fallback: ResultEvent) -> Outcome:
+        result = record.get("result")
+        parse = record.get("parse")
+        return cls(
+            ResultEvent.from_dict(result) if result else fallback,
+            [ActionOut.from_dict(c) for c in record.get("commands") or []],
+            Parse.from_dict(parse) if isinstance(parse, dict) else None,
+        )
 
 
 class Engine:
@@ -145,9 +170,6 @@ class Engine:
 
         self.pending.keep_only(unchanged)
 
-    def _topic_for(self, item: Utterance | InboundError) -> str:
-        return item.reply_to or self.cfg.topics.result
-
     def _speak(
         self,
         result: ResultEvent,
@@ -193,21 +215,7 @@ class Engine:
             error=message,
             latency_ms=(time.time() - item.received_at) * 1e3 if item.received_at else None,
         )
-        outcome = Outcome(self._speak(result, message), self._topic_for(item))
-        # Hermes: a query that failed is also answered on hermes/error/nlu.
-        hermes_error = error_for(item, message)
-        if hermes_error is not None:
-            outcome.extra_messages.append(hermes_error)
-        if self.cfg.topics.hermes.act:
-            # ... and as its intent handler, edged ends the session.
-            if isinstance(item, HermesUtterance):
-                session, data = item.request.session_id, item.request.custom_data
-            elif isinstance(item, HermesInboundError):
-                session, data = item.session_id, None
-            else:
-                return outcome
-            outcome.extra_messages += dialogue_messages(session, data, "error", result.speech)
-        return outcome
+        return Outcome(self._speak(result, message))
 
     def overloaded(self, item: Utterance | InboundError, now: float) -> Outcome:
         return self.error(
@@ -243,14 +251,11 @@ class Engine:
             parse = self.model.parse(item.text)
         else:
             parsed_before_ms = sum(parse.timings_ms.values())
-        # Hermes (edged.hermes): the query's intentFilter limits the parse;
-        # with topics.hermes.act false edged only answers, as Rhasspy's NLU.
-        hermes_item = item if isinstance(item, HermesUtterance) else None
-        hermes = None if hermes_item is None else hermes_item.request
-        if hermes_item is not None and hermes is not None:
-            parse = restrict_to_filter(parse, hermes.intent_filter)
-            if not self.cfg.topics.hermes.act:
-                return self._parse_only(hermes_item, parse, started, parsed_before_ms)
+        # What the transport asked for (a Hermes query's intentFilter; only
+        # the intent, as Rhasspy's NLU service, with topics.hermes.act false).
+        parse = restrict_to_filter(parse, item.intents)
+        if item.recognise_only:
+            return self._parse_only(item, parse, started, parsed_before_ms)
         t_nlu = time.perf_counter()
         custom = self.cfg.custom_intents.get(parse.intent or "")
         if custom is not None:
@@ -341,24 +346,7 @@ class Engine:
             answers,
             render_failed,
         )
-        extra: list[tuple[str, str]] = []
-        if hermes is not None:
-            # act: true (parse-only returned above). An action held for a
-            # "yes" is not announced on hermes/intent/...: an intent handler
-            # listening there would carry it out unconfirmed.
-            extra = [
-                m
-                for m in answer_messages(parse, hermes)
-                if status != "needs_confirmation" or not m[0].startswith("hermes/intent/")
-            ]
-            extra += dialogue_messages(hermes.session_id, hermes.custom_data, status, result.speech)
-        return Outcome(
-            result=result,
-            result_topic=self._topic_for(item),
-            commands=[] if replay else commands,
-            extra_messages=extra,
-            parse=parse,
-        )
+        return Outcome(result=result, commands=[] if replay else commands, parse=parse)
 
     def _answer(self, action: Action, intent: str | None) -> StateAnswer:
         """A query on one device, from its last reported state. When it has
@@ -369,11 +357,12 @@ class Engine:
         return answer_query(device, intent, self.state.get(device.id), time.monotonic())
 
     def _parse_only(
-        self, item: HermesUtterance, parse: Parse, started: float, parsed_before_ms: float = 0.0
+        self, item: Utterance, parse: Parse, started: float, parsed_before_ms: float = 0.0
     ) -> Outcome:
-        """A Hermes query when edged is only the NLU: the intent goes back in
-        Hermes messages; nothing is resolved and no device is touched. The
-        result event still goes out (status `parsed`) for logs and metrics."""
+        """A request to recognise only (edged as Rhasspy's NLU): the transport
+        sends the intent back in its own messages; nothing is resolved and no
+        device is touched. The result event still goes out (status `parsed`)
+        for logs and metrics."""
         done = time.perf_counter()
         result = ResultEvent(
             id=item.id,
@@ -387,12 +376,7 @@ class Engine:
             latency_ms=(time.time() - item.received_at) * 1e3,
             stages_ms={**parse.timings_ms, "engine": (done - started) * 1e3 + parsed_before_ms},
         )
-        return Outcome(
-            result=self._speak(result, result.error),
-            result_topic=self._topic_for(item),
-            extra_messages=answer_messages(parse, item.request),
-            parse=parse,
-        )
+        return Outcome(result=self._speak(result, result.error), parse=parse)
 
     def _custom_decision(
         self, parse: Parse, item: Utterance, custom: CustomIntentConfig, now: float

@@ -16,10 +16,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from paho.mqtt.client import topic_matches_sub
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from edged.reply_to import ReplyRules, reply_to_problem
+from edged.topics import matches
 
 # MQTT topic names may not hold these; reply_to must be a plain topic.
 _TOPIC_FORBIDDEN = set("+#\x00")
@@ -76,6 +76,11 @@ class Utterance:
     topic: str
     received_at: float
     has_own_id: bool = True
+    # What a transport may ask of the engine besides "act on it" (Hermes'
+    # intentFilter and act: false; Wyoming's intent program): only these
+    # intents count, and only recognise, never resolve or act.
+    intents: tuple[str, ...] | None = field(default=None, kw_only=True)
+    recognise_only: bool = field(default=False, kw_only=True)
 
     @property
     def dedupe_key(self) -> str:
@@ -219,10 +224,10 @@ def load_json(raw: str, limits: Limits) -> tuple[Any, str | None]:
 def site_from_topic(topic: str, patterns: list[str]) -> str | None:
     """The level the `+` of the first subscription pattern `topic` matches
     stands for (`edged/<site>/utterance`); None for a pattern without one, an
-    empty level or no match. The one topic matcher: paho's, MQTT's own rules
-    (`#` also matches its parent level; `$` topics only match `$` patterns)."""
+    empty level or no match. The one topic matcher (edged.topics), MQTT's own
+    rules (`#` also matches its parent level; `$` topics only match `$` patterns)."""
     for pattern in patterns:
-        if topic_matches_sub(pattern, topic):
+        if matches(pattern, topic):
             levels = pattern.split("/")
             if "+" not in levels:  # config allows at most one '+', the site
                 return None

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from paho.mqtt.client import topic_matches_sub
-
 from edged.config import Config
+from edged.topics import matches
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +62,6 @@ def reply_to_problem(topic: str, rules: ReplyRules) -> str | None:
         allowed = ", ".join(rules.prefixes) or "nothing (topics.reply_prefixes is empty)"
         return f"reply_to {topic!r} is not allowed: it must start with {allowed}"
     for pattern in rules.forbidden:
-        if topic_matches_sub(pattern, topic):
+        if matches(pattern, topic):
             return f"reply_to {topic!r} is not allowed: edged listens on or commands {pattern}"
     return None

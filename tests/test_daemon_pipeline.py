@@ -16,10 +16,13 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from edged.config import Config, load_config
-from edged.daemon import Daemon, _coalesce, _Inbound
+from edged.daemon import Daemon
 from edged.engine import Outcome
 from edged.journal import Journal
 from edged.messages import ActionOut, ResultEvent, Utterance
+from edged.pipeline import Request
+from edged.transports._paho import coalesce as _coalesce
+from edged.transports.mqtt import MqttReply
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "home.yaml"
 
@@ -49,7 +52,7 @@ class FakeEngine:
         time.sleep(0.001)  # the engine takes a moment, on its thread
         result = ResultEvent(id=item.id, text=item.text, site=None, status="executed")
         command = ActionOut("lamp", "on", {}, f"cmnd/{item.id}/POWER", "ON")
-        return Outcome(result, "edged/result", [] if replay else [command])
+        return Outcome(result, [] if replay else [command])
 
     def reword(self, result: ResultEvent) -> ResultEvent:
         # Sentences are the engine's (tests/test_engine_state.py); none here.
@@ -105,15 +108,17 @@ async def run_messages(
     journal = Journal(tmp_path / "journal.db")
     daemon = Daemon(cfg, engine, journal)  # type: ignore[arg-type]
     client = FakeLink(journal)
-    daemon._link = client  # type: ignore[assignment]
-    daemon.connected.set()
-    worker = asyncio.create_task(daemon._worker())
+    mqtt, pipeline = daemon.mqtt, daemon.pipeline
+    mqtt._link = client  # type: ignore[assignment]
+    mqtt.connected.set()
+    worker = asyncio.create_task(pipeline.run())
     for mid, rid in enumerate(ids, start=1):
-        daemon.inbox.put_nowait(_Inbound(utterance(rid), mid, 1, daemon._session_no))
-    await asyncio.wait_for(daemon.inbox.join(), timeout=30)
+        item = utterance(rid)
+        pipeline.put(Request(item, MqttReply(mqtt, item, None, mid, 1, client.session)))
+    await asyncio.wait_for(pipeline.inbox.join(), timeout=30)
     worker.cancel()
-    daemon.pool.shutdown()
-    daemon.parse_pool.shutdown()
+    pipeline.pool.shutdown()
+    pipeline.parse_pool.shutdown()
     return engine, client, journal
 
 

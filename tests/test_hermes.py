@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 from edged.config import parse_config
-from edged.engine import Engine
-from edged.hermes import (
+from edged.engine import Engine, Outcome
+from edged.messages import ActionOut, InboundError, ResultEvent, Utterance
+from edged.pipeline import Answer
+from edged.transports.hermes import (
     CONTINUE_SESSION_TOPIC,
     END_SESSION_TOPIC,
     ERROR_TOPIC,
@@ -22,6 +24,7 @@ from edged.hermes import (
     NOT_RECOGNIZED_TOPIC,
     HermesInboundError,
     HermesRequest,
+    HermesTransport,
     HermesUtterance,
     answer_messages,
     decode_query,
@@ -355,6 +358,21 @@ def _engine(tmp_path: Path, act: bool) -> tuple[Engine, Scripted]:
     return Engine.from_config(cfg, model), backend
 
 
+@dataclasses.dataclass
+class Answered:
+    """What `edged run` publishes for one request besides the result event:
+    the engine's outcome and the Hermes transport's messages for it."""
+
+    result: ResultEvent
+    commands: list[ActionOut]
+    extra_messages: list[tuple[str, str]]
+
+
+def _answered(engine: Engine, item: Utterance | InboundError, outcome: Outcome) -> Answered:
+    hermes = HermesTransport(engine.cfg, LIMITS)
+    return Answered(outcome.result, outcome.commands, hermes.messages(item, outcome, Answer.NEW))
+
+
 def _query(
     engine: Engine,
     backend: Scripted,
@@ -363,11 +381,12 @@ def _query(
     tags: list[str],
     conf: float,
 ) -> Any:
-    item = decode_query("hermes/nlu/query", json.dumps(body).encode(), LIMITS)
+    # Decoded by the transport's route, as `edged run` does (act from the config).
+    item = HermesTransport(engine.cfg, LIMITS).decode("hermes/nlu/query", json.dumps(body).encode())
     assert isinstance(item, HermesUtterance)
     backend.intent, backend.tags, backend.confidence = intent, tags, conf
     backend.word_ids = engine.model.tokenizer.encode(clean_text(item.text)).word_ids
-    return engine.handle(item, time.time())
+    return _answered(engine, item, engine.handle(item, time.time()))
 
 
 TURN_ON = ["O", "O", "O", "B-name", "I-name"]
@@ -428,25 +447,22 @@ def test_out_of_scope_is_not_recognized(tmp_path: Path) -> None:
 def test_bad_query_and_overload_answer_on_hermes_error(tmp_path: Path) -> None:
     engine, _ = _engine(tmp_path, act=False)
     bad = decode_query("hermes/nlu/query", b'{"siteId": "den", "sessionId": "s5"}', LIMITS)
-    out = engine.handle(bad, time.time())
+    out = _answered(engine, bad, engine.handle(bad, time.time()))
     assert out.result.status == "error"
     err = _decoded(out.extra_messages)[ERROR_TOPIC]
     assert err["siteId"] == "den" and err["sessionId"] == "s5" and "input" in err["error"]
     ok = decode_query("hermes/nlu/query", b'{"input": "lights on", "siteId": "den"}', LIMITS)
-    over = engine.overloaded(ok, time.time())
+    over = _answered(engine, ok, engine.overloaded(ok, time.time()))
     assert "overloaded" in _decoded(over.extra_messages)[ERROR_TOPIC]["error"]
 
 
 def test_edged_utterances_get_no_hermes_messages(tmp_path: Path) -> None:
-    from edged.messages import Utterance
-
     engine, backend = _engine(tmp_path, act=False)
     backend.intent, backend.tags, backend.confidence = "HassTurnOn", TURN_ON, 0.9
     backend.word_ids = engine.model.tokenizer.encode("turn on the reading lamp").word_ids
     now = time.time()
-    out = engine.handle(
-        Utterance("turn on the reading lamp", "u1", "den", None, None, "t", now), now
-    )
+    said = Utterance("turn on the reading lamp", "u1", "den", None, None, "t", now)
+    out = _answered(engine, said, engine.handle(said, now))
     assert out.result.status == "executed" and out.extra_messages == []
 
 
@@ -500,7 +516,7 @@ def test_act_true_ends_not_recognised_and_failed_sessions(tmp_path: Path) -> Non
     end = _decoded(out.extra_messages)[END_SESSION_TOPIC]
     assert end["text"] == "Sorry, I couldn't understand that."
     bad = decode_query("hermes/nlu/query", b'{"siteId": "den", "sessionId": "s4"}', LIMITS)
-    msgs = _decoded(engine.handle(bad, time.time()).extra_messages)
+    msgs = _decoded(_answered(engine, bad, engine.handle(bad, time.time())).extra_messages)
     assert ERROR_TOPIC in msgs and msgs[END_SESSION_TOPIC]["sessionId"] == "s4"
     assert msgs[END_SESSION_TOPIC]["text"].startswith("Sorry")
 

@@ -330,7 +330,7 @@ def test_a_new_home_keeps_the_state_of_devices_that_still_report_alike(
 def test_the_daemon_subscribes_in_batches_at_qos_0() -> None:
     from types import SimpleNamespace
 
-    from edged.daemon import STATE_SUBSCRIBE_BATCH, state_subscriptions
+    from edged.transports.mqtt import STATE_SUBSCRIBE_BATCH, state_subscriptions
 
     devices = "".join(
         f"  - {{id: p{i}, name: Plug {i}, kind: switch, protocol: tasmota, topic: plug{i}}}\n"

@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-from paho.mqtt.client import topic_matches_sub
 from pydantic import ValidationError
 
 from edged.config import (
@@ -47,6 +46,7 @@ from edged.config import (
     slugify,
 )
 from edged.home.registry import Home
+from edged.topics import matches
 
 Source = Literal["yaml", "zigbee2mqtt", "homeassistant"]
 
@@ -1038,7 +1038,7 @@ def merge_home(cfg: Config, imported: Iterable[Imported]) -> MergedHome:
     for item in imported:
         d = item.device
         clash = next(
-            (t for t in _publishes_to(d) if any(topic_matches_sub(f, t) for f in reserved)),
+            (t for t in _publishes_to(d) if any(matches(f, t) for f in reserved)),
             None,
         )
         if clash is not None:

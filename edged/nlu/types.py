@@ -66,3 +66,16 @@ class Parse:
             "confidence": round(self.confidence, 4),
             "slots": [s.to_dict() for s in self.slots],
         }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Parse:
+        """`to_dict` read back (the journal keeps a request's parse)."""
+        return cls(
+            text=str(d.get("text", "")),
+            intent=d.get("intent"),
+            confidence=float(d.get("confidence") or 0.0),
+            slots=tuple(
+                Slot(s["name"], s["text"], s["start"], s["end"], s.get("value"), s["confidence"])
+                for s in d.get("slots") or ()
+            ),
+        )

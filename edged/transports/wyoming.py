@@ -16,17 +16,25 @@ Both are announced in `info`; a client picks one with `select-program`
 (wyoming >= 1.10), and one that does not (Home Assistant) gets
 `wyoming.program`. Several clients at once; a frame that cannot be read is
 answered with an `error` event and the connection closed, never the server.
+With `wyoming.zeroconf` the service is advertised as `_wyoming._tcp.local.`,
+where Home Assistant's Wyoming integration discovers it (needs the
+`zeroconf` package; without it edged says so once and serves anyway).
 
-This module knows the wire format only: what to do with a sentence comes in
-as two callables (`recognise` and `handle`), so the engine and the pipeline
-import nothing from wyoming.
+`WyomingService` knows the wire format only: what to do with a sentence
+comes in as two callables (`recognise` and `handle`). `WyomingTransport`
+gives it those from the pipeline (edged.pipeline): a handled sentence is a
+request like any other, so the engine and the pipeline import nothing from
+wyoming.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -50,9 +58,11 @@ from wyoming.ping import Ping, Pong
 from wyoming.server import AsyncEventHandler, AsyncTcpServer
 
 from edged import __version__
-from edged.config import WyomingConfig
-from edged.messages import ResultEvent
+from edged.config import Config, WyomingConfig
+from edged.engine import Outcome
+from edged.messages import InboundError, Limits, ResultEvent, Utterance, decode_inbound
 from edged.nlu.types import Parse
+from edged.pipeline import Answer, Pipeline, Reply, Request
 
 log = logging.getLogger("edged.wyoming")
 
@@ -62,6 +72,10 @@ _ATTRIBUTION = Attribution(name="edged", url="https://github.com/edged/edged")
 # Slots whose words Home Assistant matches against its own names: sent as
 # said, not as edged's resolved value (which names edged's devices).
 _SPOKEN_SLOTS = frozenset({"name", "area", "floor"})
+SERVICE_TYPE = "_wyoming._tcp.local."
+# Where mDNS goes: connecting a UDP socket there (nothing is sent) tells which
+# local address the host's multicast leaves from.
+_MDNS_GROUP = "224.0.0.251"
 
 Recognise = Callable[[str], Awaitable[Parse]]
 # (text, site) -> the result, once the pipeline answered it.
@@ -275,3 +289,153 @@ class WyomingService:
 
     async def stop(self) -> None:
         await self._server.stop()
+
+
+# --- on the pipeline ------------------------------------------------------------
+
+# (the request, its outcome, why) -> the result event elsewhere (edged/result).
+Announce = Callable[[Utterance | InboundError, Outcome, Answer], Awaitable[None]]
+
+
+class WyomingReply(Reply):
+    """A sentence from a Wyoming client: its outcome goes back to the
+    connection that waits for it, after the result event went out as for
+    every request (`announce`: on edged/result, for logs and automations)."""
+
+    def __init__(self, item: Utterance | InboundError, announce: Announce | None) -> None:
+        self.item = item
+        self.announce = announce
+        self.outcome: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+
+    async def send(self, outcome: Outcome, how: Answer) -> None:
+        if how is Answer.SHED and not self.outcome.done():
+            self.outcome.set_result(outcome)  # the client does not wait for the broker
+        if self.announce is not None:
+            await self.announce(self.item, outcome, how)
+        if not self.outcome.done():
+            self.outcome.set_result(outcome)
+
+    def dropped(self) -> None:
+        if not self.outcome.done():
+            self.outcome.cancel()
+
+
+class WyomingTransport:
+    """The Wyoming service on the pipeline: `handle` puts the sentence in
+    the inbox like any request (order, journal, executors) and waits for its
+    outcome; `recognise` only parses, on the pipeline's parser threads."""
+
+    def __init__(
+        self, cfg: Config, pipeline: Pipeline, limits: Limits, announce: Announce | None = None
+    ) -> None:
+        self.cfg = cfg.wyoming
+        # The advertised name: one per instance, as the broker wants client ids.
+        self.name = cfg.mqtt.client_id
+        self.pipeline = pipeline
+        self.limits = limits
+        self.announce = announce
+        engine = pipeline.engine
+        self.service = WyomingService(
+            self.cfg,
+            self.recognise,
+            self.handle,
+            Replies(not_recognized=engine.replies.not_recognized + "."),
+        )
+        self._zeroconf: Any = None
+        self._advertised: Any = None
+
+    async def recognise(self, text: str) -> Parse:
+        loop = asyncio.get_running_loop()
+        model = self.pipeline.engine.model
+        return await loop.run_in_executor(self.pipeline.parse_pool, model.parse, text)
+
+    async def handle(self, text: str, site: str | None) -> ResultEvent:
+        # The same checks as an MQTT payload (size, text, site); stamped now,
+        # so a sentence held up (no broker) is dropped as stale after
+        # policy.max_age_s rather than acted on late.
+        fields: dict[str, Any] = {"text": text, "ts": time.time()}
+        if site:
+            fields["site"] = site
+        item = decode_inbound("wyoming", json.dumps(fields).encode(), self.limits, [])
+        reply = WyomingReply(item, self.announce)
+        self.pipeline.stats.received += 1
+        self.pipeline.put(Request(item, reply), sheddable=True)
+        return (await reply.outcome).result
+
+    async def start(self) -> None:
+        await self.service.start()
+        if self.cfg.zeroconf:
+            await self._advertise()
+
+    async def stop(self) -> None:
+        if self._zeroconf is not None:
+            with contextlib.suppress(Exception):
+                await self._zeroconf.async_unregister_service(self._advertised)
+            with contextlib.suppress(Exception):
+                await self._zeroconf.async_close()
+            self._zeroconf = None
+        await self.service.stop()
+
+    async def _advertise(self) -> None:
+        """`_wyoming._tcp.local.` as Home Assistant's Wyoming integration
+        looks for it: a service named after the instance (mqtt.client_id),
+        on the address the service listens on (the host's own when it
+        listens on all of them). A failure only costs the discovery."""
+        try:
+            from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
+        except ImportError:
+            log.warning(
+                "wyoming: not advertised over zeroconf: the zeroconf package is not installed "
+                "(pip install 'zeroconf>=0.154'); add edged in Home Assistant by host and "
+                "port %d, or set wyoming.zeroconf: false",
+                self.cfg.port,
+            )
+            return
+        name = self.name
+        address = advertised_address(self.cfg.host)
+        info = AsyncServiceInfo(
+            SERVICE_TYPE,
+            f"{name}.{SERVICE_TYPE}",
+            addresses=[address],
+            port=self.cfg.port,
+            server=f"{name}.local.",
+        )
+        try:
+            zc = AsyncZeroconf(interfaces=[self.cfg.host] if _is_loopback(self.cfg.host) else None)
+            await zc.async_register_service(info, allow_name_change=True)
+        except Exception as e:
+            log.warning("wyoming: not advertised over zeroconf: %s", e)
+            return
+        self._zeroconf, self._advertised = zc, info
+        log.info(
+            "wyoming: advertised as %s on %s:%d",
+            info.name,
+            socket.inet_ntop(_family(address), address),
+            self.cfg.port,
+        )
+
+
+def _family(packed: bytes) -> int:
+    return socket.AF_INET6 if len(packed) == 16 else socket.AF_INET
+
+
+def _is_loopback(host: str) -> bool:
+    return host.startswith("127.") or host == "::1"
+
+
+def advertised_address(host: str) -> bytes:
+    """The packed address to announce for a service bound to `host`."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            packed = socket.inet_pton(family, host)
+            if packed not in (bytes(4), bytes(16)):  # not 0.0.0.0 / ::
+                return packed
+    if host not in ("0.0.0.0", "::", ""):
+        with contextlib.suppress(OSError):
+            return socket.inet_aton(socket.gethostbyname(host))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect((_MDNS_GROUP, 5353))  # UDP: nothing is sent
+            return socket.inet_aton(probe.getsockname()[0])
+        except OSError:
+            return socket.inet_aton("127.0.0.1")

@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from edged.daemon import PIPELINE_DEPTH
+from edged.pipeline import PIPELINE_DEPTH
 from tests.broker import Broker, Probe, free_port
 from tests.integration.conftest import DaemonProcess, base_config
 

@@ -1,19 +1,23 @@
-"""The Hermes protocol (Rhasspy 2.5, Snips): edged as the NLU service.
+"""The Hermes protocol (Rhasspy 2.5, Snips): edged as the NLU service, and
+with `topics.hermes.act` as the intent handler too.
 
 In: `hermes/nlu/query` `{"input", "siteId", "id", "sessionId", "intentFilter", ...}`.
 Out: `hermes/nlu/intentParsed` and `hermes/intent/<intentName>` (both, in that
 order, as Rhasspy's own NLU service publishes them), or
 `hermes/nlu/intentNotRecognized`; `hermes/error/nlu` when a query cannot be
-read. Field names and shapes are those of the `rhasspy-hermes` message classes
-(`rhasspyhermes.nlu`), which the tests use to read every payload back.
+read. With `act: true`, `hermes/dialogueManager/endSession` with the sentence,
+or `continueSession` with the question of a confirmation. Field names and
+shapes are those of the `rhasspy-hermes` message classes (`rhasspyhermes.nlu`,
+`rhasspyhermes.dialogue`), which the tests use to read every payload back.
 
-Pure functions only: the daemon decodes with `decode_query`, the engine adds
-the answers from `answer_messages` / `error_message` to its outcome.
+A transport that rides on the MQTT connection (edged.transports.mqtt):
+`HermesTransport.route` is the query topic's route there: decoded with
+`decode_query`, each outcome turned into its messages by `hermes_messages`,
+and the result event still goes out on `edged/result`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import time
@@ -23,9 +27,13 @@ from typing import Any, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from edged.config import Config
+from edged.engine import Outcome, restrict_to_filter
 from edged.messages import InboundError, Limits, Utterance, clean_id, decode_text, load_json
 from edged.nlu.model import clean_text
 from edged.nlu.types import Parse, Slot
+from edged.pipeline import Answer
+from edged.transports.mqtt import Route
 
 QUERY_TOPIC = "hermes/nlu/query"
 # Rhasspy's dialogue manager, told by the intent handler (edged with act: true)
@@ -122,12 +130,14 @@ class HermesInboundError(InboundError):
 
 
 def decode_query(
-    topic: str, payload: bytes, limits: Limits, now: float | None = None
+    topic: str, payload: bytes, limits: Limits, now: float | None = None, act: bool = False
 ) -> HermesUtterance | HermesInboundError:
     """Bytes from `hermes/nlu/query` -> an utterance, or an error naming the problem.
 
     An empty `input` is a valid query (ASR heard nothing useful): it parses to
-    "not recognised", which is the answer a dialogue manager waits for."""
+    "not recognised", which is the answer a dialogue manager waits for. The
+    query's intentFilter limits the parse; without `act` (edged only answers,
+    as Rhasspy's NLU service) nothing is resolved or done."""
     now = time.time() if now is None else now
     request_id: str | None = None
     site: str | None = None
@@ -194,17 +204,10 @@ def decode_query(
         topic=topic,
         received_at=now,
         has_own_id=True,
+        intents=request.intent_filter,
+        recognise_only=not act,
         request=request,
     )
-
-
-def restrict_to_filter(parse: Parse, intent_filter: tuple[str, ...] | None) -> Parse:
-    """The parse as the query allows it: an intent outside `intentFilter` is
-    not recognised (an empty or missing filter allows every intent, as in
-    Rhasspy and Snips)."""
-    if not intent_filter or parse.intent is None or parse.intent in intent_filter:
-        return parse
-    return dataclasses.replace(parse, intent=None, slots=(), best_guess=parse.intent)
 
 
 # --- outbound -----------------------------------------------------------------------
@@ -445,6 +448,69 @@ def error_for(item: Utterance | InboundError, error: str) -> tuple[str, str] | N
     return None
 
 
+def hermes_messages(
+    item: Utterance | InboundError, outcome: Outcome, act: bool, how: Answer = Answer.NEW
+) -> list[tuple[str, str]]:
+    """The Hermes messages that answer one query, in publishing order (the
+    result event goes after them); none for what did not come as a query.
+
+    A query that failed before it was parsed (unreadable, overload, an
+    internal error) is answered on `hermes/error/nlu`; a parsed one with its
+    intent (`answer_messages`). With `act` edged is the intent handler, so it
+    also ends the session with the sentence, or continues it with the
+    question of a confirmation; an action held for that "yes" is not
+    announced on hermes/intent/...: an intent handler listening there would
+    carry it out unconfirmed. A repeated query id gets its result event only."""
+    if how is Answer.DUPLICATE:
+        return []
+    result = outcome.result
+    if isinstance(item, HermesInboundError):
+        failed = [error_message(result.error or "", item.site, item.session_id, item.context)]
+        if act:
+            failed += dialogue_messages(item.session_id, None, "error", result.speech)
+        return failed
+    if not isinstance(item, HermesUtterance):
+        return []
+    request = item.request
+    if outcome.parse is None:
+        failed = [error_message(result.error or "", request.site_id, request.session_id, item.text)]
+        if act:
+            failed += dialogue_messages(
+                request.session_id, request.custom_data, "error", result.speech
+            )
+        return failed
+    answers = answer_messages(outcome.parse, request)
+    if item.recognise_only:
+        return answers
+    if result.status == "needs_confirmation":
+        answers = [m for m in answers if not m[0].startswith("hermes/intent/")]
+    return answers + dialogue_messages(
+        request.session_id, request.custom_data, result.status, result.speech
+    )
+
+
+class HermesTransport:
+    """Rhasspy's queries on the MQTT connection: a route for
+    `hermes/nlu/query` (shared like the utterance topics) whose requests go
+    through the same pipeline and are answered in Hermes."""
+
+    def __init__(self, cfg: Config, limits: Limits) -> None:
+        self.act = cfg.topics.hermes.act
+        self.limits = limits
+
+    def decode(self, topic: str, payload: bytes) -> HermesUtterance | HermesInboundError:
+        return decode_query(topic, payload, self.limits, act=self.act)
+
+    def messages(
+        self, item: Utterance | InboundError, outcome: Outcome, how: Answer
+    ) -> list[tuple[str, str]]:
+        return hermes_messages(item, outcome, self.act, how)
+
+    def route(self) -> Route:
+        """Where the MQTT transport takes this transport's requests."""
+        return Route((QUERY_TOPIC,), self.decode, self.messages)
+
+
 __all__ = [
     "CONTINUE_SESSION_TOPIC",
     "END_SESSION_TOPIC",
@@ -454,12 +520,14 @@ __all__ = [
     "QUERY_TOPIC",
     "HermesInboundError",
     "HermesRequest",
+    "HermesTransport",
     "HermesUtterance",
     "answer_messages",
     "decode_query",
     "dialogue_messages",
     "error_for",
     "error_message",
+    "hermes_messages",
     "intent_topic",
     "restrict_to_filter",
 ]
