@@ -11,8 +11,6 @@ MQTT client library to use it; tests/test_topics.py holds it against paho's.
 
 from __future__ import annotations
 
-SHARE_PREFIX = "$share/"
-
 
 def matches(topic_filter: str, topic: str) -> bool:
     """Whether a message on `topic` is one a subscription to `topic_filter` gets."""
@@ -32,13 +30,4 @@ def matches(topic_filter: str, topic: str) -> bool:
     return len(want) == len(got)
 
 
-def unshared(topic_filter: str) -> str:
-    """The filter a shared subscription (`$share/<group>/<filter>`) stands for:
-    the broker delivers its messages on their own topics."""
-    if topic_filter.startswith(SHARE_PREFIX):
-        parts = topic_filter.split("/", 2)
-        return parts[2] if len(parts) == 3 else ""
-    return topic_filter
-
-
-__all__ = ["SHARE_PREFIX", "matches", "unshared"]
+__all__ = ["matches"]

@@ -14,7 +14,10 @@ import pytest
 
 from edged.config import parse_config
 from edged.engine import Engine, Outcome
-from edged.messages import ActionOut, InboundError, ResultEvent, Utterance
+from edged.messages import ActionOut, InboundError, Limits, ResultEvent, Utterance
+from edged.nlu.model import NluModel, clean_text, default_model_dir
+from edged.nlu.schema import INTENTS, bio_labels
+from edged.nlu.types import Parse, Slot
 from edged.pipeline import Answer
 from edged.transports.hermes import (
     CONTINUE_SESSION_TOPIC,
@@ -32,10 +35,6 @@ from edged.transports.hermes import (
     restrict_to_filter,
     slot_value,
 )
-from edged.messages import Limits
-from edged.nlu.model import NluModel, clean_text, default_model_dir
-from edged.nlu.schema import INTENTS, bio_labels
-from edged.nlu.types import Parse, Slot
 from tests.rhasspy_hermes import Judge, ensure_env
 
 LIMITS = Limits()

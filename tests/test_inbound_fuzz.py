@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from edged.config import load_config
 from edged.engine import Engine
-from edged.transports.mqtt import result_topic
 from edged.messages import Limits, decode_inbound
 from edged.nlu.model import NluModel, default_model_dir
+from edged.transports.mqtt import result_topic
 
 HOME = Path(__file__).parent / "integration" / "home.yaml"
 STATUSES = {"executed", "not_recognized", "needs_confirmation", "refused", "error"}

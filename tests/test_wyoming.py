@@ -241,3 +241,97 @@ def test_a_failure_behind_the_service_is_an_error_event_not_a_dead_server(engine
             await service.stop()
 
     asyncio.run(main())
+
+
+# --- on the pipeline, and advertised over zeroconf ---------------------------------
+
+
+def _on_pipeline(engine: Engine, body: Callable[[int], Awaitable[None]], **wyoming: Any) -> None:
+    """`body(port)` against WyomingTransport on a real pipeline (no broker:
+    results are not announced elsewhere)."""
+    from edged.pipeline import Pipeline
+    from edged.transports.wyoming import WyomingTransport
+
+    class Devices:
+        async def execute(self, commands: list[Any], received_at: float) -> list[int | None]:
+            return [0] * len(commands)
+
+    async def main() -> None:
+        port = free_port()
+        raw = yaml.safe_load(HOME.read_text())
+        raw["wyoming"] = {"enabled": True, "host": "127.0.0.1", "port": port, **wyoming}
+        pipeline = Pipeline(parse_config(yaml.safe_dump(raw)), engine, executor=Devices())
+        transport = WyomingTransport(pipeline.cfg, pipeline, Limits())
+        worker = asyncio.create_task(pipeline.run())
+        await transport.start()
+        try:
+            await asyncio.wait_for(body(port), timeout=30)
+        finally:
+            await transport.stop()
+            worker.cancel()
+            pipeline.close()
+
+    asyncio.run(main())
+
+
+def test_handle_goes_through_the_pipeline(engine: Engine) -> None:
+    async def body(port: int) -> None:
+        event = await ask(port, transcript("switch on the coffee maker", satellite_id="kitchen"))
+        assert event is not None and Handled.is_type(event.type), event
+        assert Handled.from_event(event).text == "Turned on the Coffee Maker."
+
+    _on_pipeline(engine, body, zeroconf=False)
+
+
+def test_without_the_zeroconf_package_it_says_so_and_serves(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "zeroconf", None)  # import zeroconf fails
+    monkeypatch.setitem(sys.modules, "zeroconf.asyncio", None)
+
+    async def body(port: int) -> None:
+        event = await ask(port, Describe().event())
+        assert event is not None and Info.is_type(event.type)
+
+    with caplog.at_level("WARNING", logger="edged.wyoming"):
+        _on_pipeline(engine, body)
+    assert any(
+        "not advertised over zeroconf" in r.getMessage() and "zeroconf package" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+def test_advertised_as_home_assistant_looks_for_it(engine: Engine) -> None:
+    """Browsed with zeroconf's own browser on the loopback interface only."""
+    pytest.importorskip("zeroconf")
+    from zeroconf import ServiceStateChange
+    from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
+
+    from edged.transports.wyoming import SERVICE_TYPE
+
+    async def body(port: int) -> None:
+        found: asyncio.Queue[str] = asyncio.Queue()
+
+        def seen(zeroconf: Any, service_type: str, name: str, state_change: Any) -> None:
+            if state_change is ServiceStateChange.Added:
+                found.put_nowait(name)
+
+        zc = AsyncZeroconf(interfaces=["127.0.0.1"])
+        browser = AsyncServiceBrowser(zc.zeroconf, [SERVICE_TYPE], handlers=[seen])
+        try:
+            name = await asyncio.wait_for(found.get(), timeout=20)
+            assert name.endswith("." + SERVICE_TYPE) and name.startswith("edged-test")
+            info = AsyncServiceInfo(SERVICE_TYPE, name)
+            assert await info.async_request(zc.zeroconf, 5000)
+            assert info.port == port
+            assert "127.0.0.1" in info.parsed_addresses()
+            # What Home Assistant does next: connect there and describe.
+            event = await ask(port, Describe().event())
+            assert event is not None and Info.is_type(event.type)
+        finally:
+            await browser.async_cancel()
+            await zc.async_close()
+
+    _on_pipeline(engine, body)
