@@ -471,25 +471,15 @@ async def fetch_imports(cfg: Any) -> tuple[Any, list[str]]:
     import aiomqtt
 
     from edged.home.importer import ImportState, apply_message
-    from edged.transports.mqtt import tls_params
+    from edged.transports.mqtt import oneoff_client
 
-    m, icfg = cfg.mqtt, cfg.import_
+    icfg = cfg.import_
     state, problems = ImportState(), []
     # paho logs an ERROR when the socket closes under its read loop at the
     # disconnect below; a real failure raises MqttError, which is reported.
     quiet = logging.getLogger("edged.devices.mqtt")
     quiet.setLevel(logging.CRITICAL)
-    async with aiomqtt.Client(
-        m.host,
-        m.port,
-        logger=quiet,
-        username=m.username,
-        password=m.password.get_secret_value() if m.password else None,
-        identifier=f"{m.client_id}-devices-{os.getpid()}",
-        tls_params=tls_params(cfg),
-        tls_insecure=bool(m.tls and m.tls.insecure) or None,
-        timeout=10,
-    ) as client:
+    async with oneoff_client(cfg, "devices", logger=quiet) as client:
         for topic in icfg.subscriptions():
             await client.subscribe(topic, qos=1)
         loop = asyncio.get_running_loop()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import ssl
@@ -240,21 +241,27 @@ def explain(e: aiomqtt.MqttError) -> str:
     return text
 
 
-async def publish_once(cfg: Config, messages: list[tuple[str, str, bool]]) -> None:
-    """Connect, publish (topic, payload, retain) at QoS 1, disconnect: for
-    one-off CLI tasks. Its own client id, so a running daemon's session is
-    left alone."""
+def oneoff_client(cfg: Config, role: str, logger: logging.Logger | None = None) -> aiomqtt.Client:
+    """A short connection for a CLI task, with a client id of its own
+    (`<client_id>-<role>-<pid>`), so a running daemon's session is left alone."""
     m = cfg.mqtt
-    async with aiomqtt.Client(
+    return aiomqtt.Client(
         m.host,
         m.port,
+        logger=logger,
         username=m.username,
         password=m.password.get_secret_value() if m.password else None,
-        identifier=f"{m.client_id}-cli-{os.getpid()}",
+        identifier=f"{m.client_id}-{role}-{os.getpid()}",
         tls_params=tls_params(cfg),
         tls_insecure=bool(m.tls and m.tls.insecure) or None,
         timeout=10,
-    ) as client:
+    )
+
+
+async def publish_once(cfg: Config, messages: list[tuple[str, str, bool]]) -> None:
+    """Connect, publish (topic, payload, retain) at QoS 1, disconnect: for
+    one-off CLI tasks."""
+    async with oneoff_client(cfg, "cli") as client:
         for topic, payload, retain in messages:
             await client.publish(topic, payload.encode(), qos=1, retain=retain)
 
@@ -267,6 +274,7 @@ __all__ = [
     "coalesce",
     "daemon_client",
     "explain",
+    "oneoff_client",
     "publish_once",
     "tls_params",
 ]

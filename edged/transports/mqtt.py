@@ -51,8 +51,8 @@ from edged.transports._paho import (
     MqttError,
     daemon_client,
     explain,
+    oneoff_client,
     publish_once,
-    tls_params,
 )
 
 if TYPE_CHECKING:
@@ -254,13 +254,20 @@ class MqttTransport:
             ]
             if not retry or self._stale(received_at):
                 break
-            link = await self._await_link()
-            if link is None:
-                raise Abandoned
-            again = await self._publish_all([messages[i] for i in retry], link)
-            for i, code in zip(retry, again, strict=True):
-                codes[i] = code
+            await self._publish_again(messages, codes, retry)
         return codes
+
+    async def _publish_again(
+        self, messages: list[tuple[str, str]], codes: list[int | None], which: list[int]
+    ) -> None:
+        """Publish `messages[i]` for each i in `which` once there is a
+        connection, and put their codes in `codes`; Abandoned when stopping."""
+        link = await self._await_link()
+        if link is None:
+            raise Abandoned
+        again = await self._publish_all([messages[i] for i in which], link)
+        for i, code in zip(which, again, strict=True):
+            codes[i] = code
 
     async def publish_result(
         self, item: Item, outcome: Outcome, how: Answer, extra: Sequence[tuple[str, str]] = ()
@@ -281,12 +288,7 @@ class MqttTransport:
             if attempt == RESULT_ATTEMPTS - 1:
                 log.error("no acknowledgement for the result of %s", outcome.result.id)
                 break
-            link = await self._await_link()
-            if link is None:
-                raise Abandoned
-            again = await self._publish_all([messages[i] for i in retry], link)
-            for i, code in zip(retry, again, strict=True):
-                codes[i] = code
+            await self._publish_again(messages, codes, retry)
         refused = [
             (messages[i][0], c) for i, c in enumerate(codes) if c is not None and c >= FAILURE
         ]
@@ -545,9 +547,9 @@ __all__ = [
     "MqttReply",
     "MqttTransport",
     "Route",
+    "oneoff_client",
     "publish_once",
     "request_subscriptions",
     "result_topic",
     "state_subscriptions",
-    "tls_params",
 ]
