@@ -237,6 +237,45 @@ HEADS: dict[str, tuple[str, ...]] = {
         "toaster",
         "air purifier",
         "charger",
+        # Appliances and electronics homes name plainly ("Computer",
+        # "Dishwasher", "Alarm"): a model that saw too few of them read
+        # "turn off the computer" as out of scope (issue 21).
+        "computer",
+        "pc",
+        "desktop",
+        "gaming pc",
+        "dishwasher",
+        "washing machine",
+        "washer",
+        "dryer",
+        "tumble dryer",
+        "oven",
+        "microwave",
+        "air fryer",
+        "slow cooker",
+        "rice cooker",
+        "bread maker",
+        "fridge",
+        "freezer",
+        "xbox",
+        "playstation",
+        "games console",
+        "console",
+        "fireplace",
+        "electric fire",
+        "hot tub",
+        "pool pump",
+        "sauna",
+        "ev charger",
+        "3d printer",
+        "alarm",
+        "house alarm",
+        "burglar alarm",
+        "security system",
+        "siren",
+        "ventilation",
+        "water feature",
+        "fairy lights",
     ),
     "fan": ("fan", "ceiling fan", "desk fan", "tower fan", "extractor fan", "ventilator"),
     "cover": (
@@ -297,6 +336,10 @@ HEADS: dict[str, tuple[str, ...]] = {
         "record player",
         "projector",
         "media player",
+        "hifi",
+        "sound system",
+        "kitchen radio",
+        "jukebox",
     ),
     "vacuum": (
         "vacuum",
@@ -731,19 +774,24 @@ def make_name(
         if r < 0.5:
             return f"{rng.choice(ODD_WORDS + QUALITIES)} {rng.choice(('mode', 'time', 'scene'))}"
         return head
+    if domain == "vacuum" and rng.random() < 0.2:
+        return rng.choice(FIRST_NAMES)  # "start bob"
     r = rng.random()
     if r < 0.06:
         # a qualifier after the noun: "curtain left", "lamp 2"
         return f"{head} {rng.choice(SUFFIXES)}"
-    if r < 0.12:
+    if r < 0.28:
+        # The bare noun, as many homes name things ("Computer", "Kettle",
+        # "TV"): at 6 % the model learnt names by their nouns and read
+        # "turn off the computer" as out of scope.
         return head
-    if r < 0.42:
+    if r < 0.5:
         return f"{rng.choice(ROOMS)} {head}"
-    if r < 0.55:
+    if r < 0.6:
         return f"{rng.choice(FIRST_NAMES)}'s {head}"
-    if r < 0.68:
+    if r < 0.7:
         return f"{rng.choice(QUALITIES)} {head}"
-    if r < 0.82:
+    if r < 0.83:
         return f"{rng.choice(ODD_WORDS)} {head}"
     if r < 0.9:
         return f"{rng.choice(ROOMS)} {rng.choice(QUALITIES)} {head}"
