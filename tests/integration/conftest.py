@@ -65,7 +65,6 @@ class DaemonProcess:
     def wait_online(self, probe: Probe, timeout: float = 60.0) -> None:
         # A deadline, not a speed check: start-up (model load, journal
         # recovery) took over 20 s on this 2-core host beside a training run.
-
         status = self.config.get("topics", {}).get("status", "edged/status")
         probe.wait_for(lambda m: m.topic == status and m.payload == b"online", timeout=timeout)
 
