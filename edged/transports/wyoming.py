@@ -382,6 +382,7 @@ class WyomingTransport:
         on the address the service listens on (the host's own when it
         listens on all of them). A failure only costs the discovery."""
         try:
+            from zeroconf import InterfaceChoice
             from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
         except ImportError:
             log.warning(
@@ -401,7 +402,9 @@ class WyomingTransport:
             server=f"{name}.local.",
         )
         try:
-            zc = AsyncZeroconf(interfaces=[self.cfg.host] if _is_loopback(self.cfg.host) else None)
+            zc = AsyncZeroconf(
+                interfaces=[self.cfg.host] if _is_loopback(self.cfg.host) else InterfaceChoice.All
+            )
             await zc.async_register_service(info, allow_name_change=True)
         except Exception as e:
             log.warning("wyoming: not advertised over zeroconf: %s", e)
