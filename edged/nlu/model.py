@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
+from edged.lang import get_language
 from edged.nlu.backends import Backend, load_backend
 from edged.nlu.schema import OUT_OF_SCOPE
 from edged.nlu.types import Parse, Slot
@@ -59,16 +60,33 @@ class ModelInfo:
     # edged.nlu.calibration): the confidence floor compares a calibrated
     # probability. 1.0 for models written before it was fitted.
     intent_temperature: float = 1.0
+    # The language the model was trained in (labels.json `language`; models
+    # written before the trainer recorded it are English).
+    language: str = "en"
 
 
-def default_model_dir() -> Path:
+MODEL_NAME = "edged-nlu"
+
+
+def model_name(language: str = "en") -> str:
+    """The directory name of the model for `language`: edged-nlu (English),
+    edged-nlu-<code> otherwise."""
+    return MODEL_NAME if language == "en" else f"{MODEL_NAME}-{language}"
+
+
+def default_model_dir(language: str = "en") -> Path:
     """`EDGED_MODEL_DIR` if set (the systemd unit and the container set it:
     an installed package has no models/ beside it), else the model shipped in
-    the repository next to the package."""
+    the repository next to the package. For a language other than English,
+    the directory beside that one named edged-nlu-<code>
+    (models/edged-nlu-de)."""
     env = os.environ.get("EDGED_MODEL_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent.parent / "models" / "edged-nlu"
+    english = (
+        Path(env) if env else Path(__file__).resolve().parent.parent.parent / "models" / MODEL_NAME
+    )
+    if language == "en":
+        return english
+    return english.with_name(f"{english.name}-{language}")
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -79,6 +97,12 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 def clean_text(text: str) -> str:
     """Control characters out, white space folded: what the model saw in training."""
     return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
+def _edge_punct(ch: str) -> bool:
+    """Punctuation a slot's words may not start or end with (% and ° are
+    units, part of the value)."""
+    return not ch.isalnum() and ch not in "%°"
 
 
 # A name or area said in the possessive ends before the "'s".
@@ -287,8 +311,12 @@ class NluModel:
         backend: str | Backend = "onnxruntime",
         confidence_floor: float = 0.5,
         providers: list[str] | None = None,
+        language: str | None = None,
     ) -> None:
-        path = Path(model_dir) if model_dir is not None else default_model_dir()
+        """`language`: the language the model must be for (the config's
+        `language`); a model of another language is refused. None takes the
+        model's own."""
+        path = Path(model_dir) if model_dir is not None else default_model_dir(language or "en")
         for name in ("labels.json", "tokenizer.json"):
             if not (path / name).is_file():
                 raise ModelLoadError(f"model directory {path} has no {name}")
@@ -311,7 +339,9 @@ class NluModel:
                 },
                 slot_values={str(k): dict(v) for k, v in (meta.get("slot_values") or {}).items()},
                 intent_temperature=float(meta.get("intent_temperature", 1.0)),
+                language=str(meta.get("language") or "en"),
             )
+            self.language = get_language(self.info.language)
             if not 0 < self.info.intent_temperature < 100:
                 raise ValueError(
                     f"intent_temperature {self.info.intent_temperature} is not in (0, 100)"
@@ -319,6 +349,12 @@ class NluModel:
             self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         except (OSError, ValueError, KeyError, Exception) as e:
             raise ModelLoadError(f"cannot read model in {path}: {e}") from e
+        if language is not None and language != self.info.language:
+            raise ModelLoadError(
+                f"the model in {path} is for language {self.info.language!r} (labels.json), "
+                f"not {language!r}: set nlu.model_dir to a {language!r} model "
+                f"(edged train --language {language}) or language: {self.info.language}"
+            )
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(self.info.max_tokens)
         self.backend: Backend = (
@@ -436,6 +472,18 @@ class NluModel:
                 m = _POSSESSIVE_END.search(text, start, end)
                 if m is not None and m.start() > start:
                     end = m.start()
+            # Punctuation is never part of a value: a SentencePiece word keeps
+            # it ("Küche," is one word), a WordPiece one does not.
+            while end > start and _edge_punct(text[end - 1]):
+                end -= 1
+            while (
+                start < end
+                and _edge_punct(text[start])
+                and not (text[start] == "-" and text[start + 1 : start + 2].isdigit())
+            ):
+                start += 1
+            if start == end:
+                continue
             words_text = text[start:end]
             out.append(
                 Slot(
@@ -443,9 +491,9 @@ class NluModel:
                     text=words_text,
                     start=start,
                     end=end,
-                    value=list_value(words_text, self.info.slot_values[name])
+                    value=list_value(words_text, self.info.slot_values[name], self.language)
                     if name in self.info.slot_values
-                    else normalise_value(name, words_text),
+                    else normalise_value(name, words_text, self.language),
                     confidence=float(np.mean(ps)),
                 )
             )
