@@ -69,6 +69,9 @@ class _TemplateFile(BaseModel):
     more: str = "{n} more devices"
     # Reported values as spoken ("on" -> "an"); a value not listed is said as is.
     values: dict[str, str] = {}
+    # A second sentence joined to the first starts in lower case ("..., and
+    # set ..."); not in German, whose nouns keep their capital.
+    lower_joined: bool = True
     # A question the device has not answered yet, by reading key (with
     # `default`); {name}. Unset: edged.home.state.unknown_message (English).
     unknown: dict[str, str] | None = None
@@ -96,6 +99,7 @@ class ReplyTemplates:
     and_word: str = "and"
     more: str = "{n} more devices"
     values: Mapping[str, str] = field(default_factory=dict)
+    lower_joined: bool = True
     unknown: Mapping[str, str] | None = None
 
     @classmethod
@@ -116,6 +120,7 @@ class ReplyTemplates:
             and_word=f.and_word,
             more=f.more,
             values=dict(f.values),
+            lower_joined=f.lower_joined,
             unknown=None if f.unknown is None else dict(f.unknown),
         )
 
@@ -226,7 +231,10 @@ def done_sentence(t: ReplyTemplates, done: Sequence[Done]) -> str:
     parts = list(dict.fromkeys(parts))
     if not parts:
         return t.done["default"]
-    return parts[0] + "".join(", and " + p[0].lower() + p[1:] for p in parts[1:])
+    joint = f", {t.and_word} "
+    if not t.lower_joined:
+        return parts[0] + "".join(joint + p for p in parts[1:])
+    return parts[0] + "".join(joint + p[0].lower() + p[1:] for p in parts[1:])
 
 
 def answer_sentence(t: ReplyTemplates, answers: Sequence[StateAnswer]) -> str:

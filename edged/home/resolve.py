@@ -587,8 +587,7 @@ def _name_as_group(
     words = normalise_words(text, lang)
     if not words:
         return None
-    word_kind = lang.kind_words.get(words[-1])
-    place_words = words[:-1] if word_kind is not None else words
+    word_kind, place_words = _split_kind(words, lang)
     kind, device_class = (word_kind, None) if word_kind is not None else said
     if place_words:
         m = home.match_area(" ".join(place_words))
@@ -612,6 +611,20 @@ def _name_as_group(
     )
 
 
+def _split_kind(
+    words: tuple[str, ...], lang: Language, table: Mapping[str, object] | None = None
+) -> tuple[Any, tuple[str, ...]]:
+    """(the kind word's entry in `table`, the other words) when a name ends in
+    a kind word ("kitchen lights"), or begins with one in a language that
+    puts it first ("lumières du salon"); (None, words) otherwise."""
+    table = lang.kind_words if table is None else table
+    if words and words[-1] in table:
+        return table[words[-1]], words[:-1]
+    if lang.head_first and words and words[0] in table:
+        return table[words[0]], words[1:]
+    return None, words
+
+
 def _raw_words(text: str, lang: Language) -> list[str]:
     if lang.ascii_words:
         return re.sub(r"[^a-z0-9 ]+", " ", text.lower()).split()
@@ -622,8 +635,10 @@ def _plural_domain(text: str, lang: Language = ENGLISH) -> bool:
     raw = _raw_words(text, lang)
     if not raw:
         return False
-    one = lang.singular(raw[-1])
-    return one != raw[-1] and one in lang.kind_words
+    heads = [raw[-1]]
+    if lang.head_first:
+        heads += [w for w in raw if w not in lang.stopwords][:1]
+    return any(lang.is_plural(w) and lang.singular(w) in lang.kind_words for w in heads)
 
 
 def _kind_fits(device: Device, kind: str, spoken: Sequence[str], lang: Language = ENGLISH) -> bool:
@@ -653,7 +668,7 @@ def _by_name(
             return as_group
     m = home.match_device(words, area_ids=area_ids)
     spoken = normalise_words(words, lang)
-    kind_said = said[0] or (lang.kind_words.get(spoken[-1]) if spoken else None)
+    kind_said = said[0] or _split_kind(spoken, lang)[0]
     if kind_said is not None and m.items:
         fitting = [d for d in m.items if _kind_fits(d, kind_said, spoken, lang)]
         if len(fitting) == 1:
@@ -663,11 +678,12 @@ def _by_name(
     if m.status == "none" and len(spoken) >= 2:
         # The name said with its kind: "shed door" for a door called Shed,
         # "porch light" for a light called Porch; a device of that kind only.
-        kinds = lang.door_words.get(spoken[-1]) or (
-            frozenset({lang.kind_words[spoken[-1]]}) if spoken[-1] in lang.kind_words else None
-        )
+        kinds, rest = _split_kind(spoken, lang, lang.door_words)
+        if kinds is None:
+            kind, rest = _split_kind(spoken, lang)
+            kinds = None if kind is None else frozenset({kind})
         if kinds:
-            bare = home.match_device(" ".join(spoken[:-1]), area_ids=area_ids)
+            bare = home.match_device(" ".join(rest), area_ids=area_ids)
             if bare.found is not None and bare.found.kind in kinds:
                 m = bare
     if m.status == "ambiguous" and areas is None and site_area is not None:
@@ -801,7 +817,10 @@ def _only_fitting(
 
 def _plural_word(text: str, lang: Language = ENGLISH) -> bool:
     raw = _raw_words(text, lang)
-    return bool(raw) and lang.singular(raw[-1]) != raw[-1]
+    heads = raw[-1:]
+    if lang.head_first:
+        heads += [w for w in raw if w not in lang.stopwords][:1]
+    return any(lang.is_plural(w) for w in heads)
 
 
 def _names_no_player(

@@ -68,6 +68,65 @@ def words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
+def closed(words: frozenset[str], singular: Callable[[str], str]) -> frozenset[str]:
+    """`words` and their singulars: a set compared with words that went
+    through `singular` (registry.normalise_words) holds both forms."""
+    return words | frozenset(singular(w) for w in words)
+
+
+def inflected(
+    base: Mapping[str, tuple[int, int, int]], endings: tuple[str, ...]
+) -> dict[str, tuple[int, int, int]]:
+    """Colour adjectives with their endings ("rot" -> "rote", "roten", ...)."""
+    out = dict(base)
+    for word, rgb in base.items():
+        if " " in word:
+            continue
+        for ending in endings:
+            out.setdefault(word + ending, rgb)
+    return out
+
+
+def phonetic_keyer(
+    replacements: tuple[tuple[str, str], ...],
+    *,
+    before_fold: tuple[tuple[str, str], ...] = (),
+    silent_endings: tuple[str, ...] = (),
+) -> Callable[[str], str]:
+    """A rough phonetic key for a language whose spelling is close to its
+    sound: accents off, the language's spellings of one sound made one
+    (`replacements`, in order, on the folded word), silent endings dropped,
+    voiced and voiceless twins (b/p, d/t, g/k, v/f, z/s) together, and the
+    vowels after the first letter left out (registry.word_score checks the
+    first vowel itself)."""
+
+    @functools.lru_cache(maxsize=65536)
+    def key(word: str) -> str:
+        w = word.lower()
+        if not w.isalpha():
+            return w
+        for a, b in before_fold:
+            w = w.replace(a, b)
+        w = fold_accents(w)
+        for a, b in replacements:
+            w = re.sub(a, b, w)
+        for ending in silent_endings:
+            if len(w) > len(ending) + 2 and w.endswith(ending):
+                w = w[: -len(ending)]
+                break
+        if not w:
+            return ""
+        w = w.translate(_VOICING)
+        head = "a" if w[0] in "aeiouy" else w[0]
+        tail = re.sub(r"[aeiouyhwj]", "", w[1:])
+        return re.sub(r"(.)\1+", r"\1", head + tail)
+
+    return key
+
+
+_VOICING = str.maketrans("bdgvz", "ptkfs")
+
+
 def fold_accents(word: str) -> str:
     """Letters without their accents ("küche" -> "kuche"); ß as ss."""
     decomposed = unicodedata.normalize("NFKD", word.replace("ß", "ss"))
@@ -99,6 +158,8 @@ class Language:
     kelvin_words: str = "k|kelvin"
     # German and Dutch put the head noun at the end of one word: "Deckenlampe".
     compound_heads: bool = False
+    # French, Spanish, Italian put the kind word first: "lampe du salon".
+    head_first: bool = False
     # -- names (edged.home.registry, gazetteer) ------------------------------
     ascii_words: bool = False
     stopwords: frozenset[str] = frozenset()
@@ -106,6 +167,8 @@ class Language:
     synonyms: frozenset[frozenset[str]] = frozenset()
     singular: Callable[[str], str] = _same
     phonetic_key: Callable[[str], str] = _same
+    # Whether a word is a plural ("lamps", "Lampen"); None: `singular` changes it.
+    plural: Callable[[str], bool] | None = None
     compound_links: tuple[str, ...] = ("",)
     command_words: frozenset[str] = frozenset()
     # -- the resolver (edged.home.resolve) ------------------------------------
@@ -157,6 +220,11 @@ class Language:
                 for w in pair
             }
         )
+
+    def is_plural(self, word: str) -> bool:
+        if self.plural is not None:
+            return self.plural(word)
+        return self.singular(word) != word
 
     def split(self, text: str) -> list[str]:
         """The lower-cased words of `text` (letters and digits)."""

@@ -121,6 +121,14 @@ def _head_word(tidied: str, table: Mapping[str, str], lang: Language) -> str | N
             for cand in (tail, _singular(tail, lang)):
                 if cand in table:
                     return table[cand]
+    if lang.head_first:
+        # "lampe du salon", "luz de la cocina": the kind word comes first.
+        for n in (2, 1):
+            if len(words) > n:
+                head = " ".join(words[:n])
+                for cand in (head, _singular(head, lang)):
+                    if cand in table:
+                        return table[cand]
     if lang.compound_heads and words:
         last = words[-1]
         return _compound_head(last, table) or _compound_head(_singular(last, lang), table)
