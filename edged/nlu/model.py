@@ -280,11 +280,45 @@ def viterbi(probs: np.ndarray, step: np.ndarray, start: np.ndarray) -> list[int]
     return tags[::-1]
 
 
-def _words(enc: Any) -> tuple[list[list[int]], list[int]]:
+_ELISION = frozenset("'’")
+
+
+def split_elisions(
+    word_ids: list[int | None], offsets: list[tuple[int, int]], text: str
+) -> list[int | None]:
+    """Word ids with a word cut after an apostrophe inside it: "l'entrée",
+    "dell'ingresso" are two words ("l'" + "entrée"), so the area has a first
+    sub-token of its own to be tagged on. A SentencePiece tokenizer keeps
+    them one white-space word; WordPiece already splits at the apostrophe,
+    so English words are left as they were. Training (edged.training.train)
+    and the runtime cut words the same way."""
+    out: list[int | None] = []
+    shift = 0
+    prev_wid: int | None = None
+    prev_end = -1
+    for wid, (start, end) in zip(word_ids, offsets, strict=True):
+        if wid is None:
+            out.append(None)
+            continue
+        if (
+            wid == prev_wid
+            and start > 0
+            and start == prev_end
+            and text[start - 1 : start] in _ELISION
+        ):
+            shift += 1
+        out.append(wid + shift)
+        prev_wid, prev_end = wid, end
+    return out
+
+
+def _words(enc: Any, text: str | None = None) -> tuple[list[list[int]], list[int]]:
     """Each word's [start, end] characters and the token row of its first
     sub-token (where the slot head's tag for the word is read)."""
-    word_ids: list[int | None] = enc.word_ids
     offsets: list[tuple[int, int]] = enc.offsets
+    word_ids: list[int | None] = enc.word_ids
+    if text is not None:
+        word_ids = split_elisions(word_ids, offsets, text)
     bounds: list[list[int]] = []
     first: list[int] = []
     index: dict[int, int] = {}
@@ -401,7 +435,7 @@ class NluModel:
         # read jointly; otherwise only once the intent is recognised.
         words: tuple[list[list[int]], np.ndarray] | None = None
         if self._tag_mask is not None:
-            words = self._word_probs(enc, slot_logits)
+            words = self._word_probs(enc, slot_logits, text)
         top = int(probs.argmax())
         if words is not None:
             probs, top, word_probs = decode_intent(probs, words[1], self._tag_mask)
@@ -413,7 +447,7 @@ class NluModel:
         if label == self._oos or confidence < self.confidence_floor:
             intent = None
         else:
-            bounds, word_probs = words or self._word_probs(enc, slot_logits)
+            bounds, word_probs = words or self._word_probs(enc, slot_logits, text)
             if bounds:
                 slots = tuple(self._decode_slots(text, bounds, word_probs))
         t3 = time.perf_counter()
@@ -431,10 +465,12 @@ class NluModel:
         )
 
     @staticmethod
-    def _word_probs(enc: Any, slot_logits: np.ndarray) -> tuple[list[list[int]], np.ndarray]:
+    def _word_probs(
+        enc: Any, slot_logits: np.ndarray, text: str
+    ) -> tuple[list[list[int]], np.ndarray]:
         """Each word's character bounds and the slot head's tag probabilities
         on its first sub-token."""
-        bounds, first = _words(enc)
+        bounds, first = _words(enc, text)
         return bounds, _softmax(slot_logits[0])[first]
 
     def _decode_slots(

@@ -91,6 +91,10 @@ def _words(ex: Example) -> tuple[list[_Word], list[str]]:
     return words, names
 
 
+def _slot_inside_word(ex: Example) -> bool:
+    return any(s > 0 and ex.text[s - 1] in "'’" for s, _, _ in ex.spans)
+
+
 def _example(words: list[_Word], names: list[str], ex: Example) -> Example:
     parts: list[str] = []
     bounds: dict[int, list[int]] = {}
@@ -136,7 +140,12 @@ def _misspell(rng: random.Random, word: str) -> str:
 def add_asr_noise(
     ex: Example, rng: random.Random, strength: float = 1.0, noise: NoiseWords = ENGLISH_NOISE
 ) -> Example:
-    """A noisier copy of `ex`, its spans kept exact (slips in `noise`'s language)."""
+    """A noisier copy of `ex`, its spans kept exact (slips in `noise`'s language).
+    A sentence where a slot starts inside a word, after an elided article
+    ("l'entrée"), is left as it is: the word-level edits would move the
+    slot's start."""
+    if _slot_inside_word(ex):
+        return ex
     words, names = _words(ex)
     p = strength
     for w in words:

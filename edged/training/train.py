@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edged.nlu.model import split_elisions
 from edged.training.sampler import Example
 
 MAX_TOKENS = 48
@@ -184,7 +185,12 @@ def encode(
             {
                 "input_ids": enc["input_ids"],
                 "intent": intent_index[ex.intent],
-                "tags": _word_labels(enc["offset_mapping"], enc.word_ids(), ex, labels),
+                "tags": _word_labels(
+                    enc["offset_mapping"],
+                    split_elisions(enc.word_ids(), enc["offset_mapping"], ex.text),
+                    ex,
+                    labels,
+                ),
             }
         )
     return rows
