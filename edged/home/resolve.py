@@ -699,6 +699,7 @@ def _by_name(
             for p in (m.found.name, *m.found.aliases)
             for w in normalise_words(p, lang)
         )
+        and not _compound_name(words, m.found, home)
     ):
         # One word spelt like a name but not sounding like it ("theater" for
         # the Heater): nothing else anchors it, so it is not that device.
@@ -716,6 +717,13 @@ def _by_name(
             raise _Failed("unknown_name", f"{_the(elsewhere)} isn't in {_place(areas)}", [words])
         raise _Failed("unknown_name", f"I found no '{words}' in {_place(areas)}", [words])
     raise _Failed("unknown_name", f"I don't know a device called '{words}'", [words])
+
+
+def _compound_name(text: str, device: Device, home: Home) -> bool:
+    """One word that is the device's phrase run together at one of the
+    language's joints ("Küchenlicht": the Licht in the Küche), which the
+    gazetteer finds exactly."""
+    return any(s.exact and device.id in s.devices for s in home.gazetteer.find(text))
 
 
 def _kind_slot(parse: Parse) -> Slot | None:

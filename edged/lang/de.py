@@ -102,6 +102,20 @@ LEVEL_WORDS = {
     "niedrig": 25,
     "mittel": 50,
     "hoch": 100,
+    # Home Assistant's brightness_level and volume_mapping words.
+    "volle": 100,
+    "größte": 100,
+    "grösste": 100,
+    "hellste": 100,
+    "hell": 100,
+    "maximale": 100,
+    "maximalen": 100,
+    "höchster": 100,
+    "minimale": 1,
+    "minimalen": 1,
+    "kleinste": 1,
+    "geringste": 1,
+    "geringsten": 1,
 }
 
 _COLORS = {
@@ -155,9 +169,9 @@ COLOR_TEMPS_K = {
     "neutralweiß": 4000,
     "neutralweiss": 4000,
     "neutral": 4000,
-    "kaltweiß": 6000,
-    "kaltweiss": 6000,
-    "kaltes weiß": 6000,
+    "kaltweiß": 4000,
+    "kaltweiss": 4000,
+    "kaltes weiß": 4000,
     "kaltes licht": 6000,
     "kalt": 6000,
     "tageslicht": 6500,

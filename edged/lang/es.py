@@ -86,6 +86,18 @@ LEVEL_WORDS = {
     "bajo": 25,
     "medio alto": 75,
     "alto": 100,
+    # Home Assistant's brightness_level words.
+    "máxima": 100,
+    "lo más alto": 100,
+    "la más alta": 100,
+    "más alto": 100,
+    "más alta": 100,
+    "tope": 100,
+    "mínima": 1,
+    "lo más bajo": 1,
+    "la más baja": 1,
+    "más bajo": 1,
+    "más baja": 1,
 }
 
 _COLORS = {
@@ -134,7 +146,7 @@ COLOR_TEMPS_K = {
     "cálida": 2700,
     "blanco neutro": 4000,
     "neutro": 4000,
-    "blanco frío": 6000,
+    "blanco frío": 4000,
     "luz fría": 6000,
     "frío": 6000,
     "fría": 6000,

@@ -139,7 +139,7 @@ COLOR_TEMPS_K = {
     "chaude": 2700,
     "blanc neutre": 4000,
     "neutre": 4000,
-    "blanc froid": 6000,
+    "blanc froid": 4000,
     "lumière froide": 6000,
     "froid": 6000,
     "froide": 6000,

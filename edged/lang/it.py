@@ -124,7 +124,7 @@ COLOR_TEMPS_K = {
     "calda": 2700,
     "bianco neutro": 4000,
     "neutro": 4000,
-    "bianco freddo": 6000,
+    "bianco freddo": 4000,
     "luce fredda": 6000,
     "freddo": 6000,
     "fredda": 6000,

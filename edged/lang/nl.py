@@ -81,6 +81,14 @@ LEVEL_WORDS = {
     "laag": 25,
     "gemiddeld": 50,
     "hoog": 100,
+    # Home Assistant's brightness_level words.
+    "helft": 50,
+    "halve": 50,
+    "het midden": 50,
+    "middelste": 50,
+    "laagst": 1,
+    "minimale": 1,
+    "maximale": 100,
 }
 _COLORS = {
     "rood": (255, 0, 0),
@@ -119,8 +127,8 @@ COLOR_TEMPS_K = {
     "warm": 2700,
     "neutraal wit": 4000,
     "neutraal": 4000,
-    "koel wit": 6000,
-    "koud wit": 6000,
+    "koel wit": 4000,
+    "koud wit": 4000,
     "koud": 6000,
     "koel": 6000,
     "daglicht": 6500,

@@ -175,16 +175,21 @@ def add_asr_noise(
     return _example(words, names, ex)
 
 
+def _same_length(text: str, cased: str) -> str:
+    """`cased` when it keeps every offset ("groß".upper() is "GROSS": not)."""
+    return cased if len(cased) == len(text) else text
+
+
 def vary_surface(ex: Example, rng: random.Random) -> Example:
     """Case and punctuation as chat or STT might hand them over."""
     text = ex.text
     r = rng.random()
     if r < 0.05:
-        text = text.upper()
+        text = _same_length(text, text.upper())
     elif r < 0.15:
-        text = text.title()
+        text = _same_length(text, text.title())
     elif r < 0.4:
-        text = text[:1].upper() + text[1:]
+        text = _same_length(text, text[:1].upper() + text[1:])
     if rng.random() < 0.25 and text and text[-1].isalnum():
         text += rng.choice((".", "?", "!", "."))
     # Spans keep their offsets: case changes and a trailing mark move nothing.
