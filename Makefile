@@ -139,7 +139,7 @@ train-teacher: $(VENV)/.dev-torch1
 LANGUAGE ?= de
 ENCODER ?= build/e5-pruned
 train-language: $(VENV)/.dev-torch1
-	$(BIN)/edged train --language $(LANGUAGE) --encoder $(ENCODER) --layers 4 --bf16 \
+	$(BIN)/edged train --language $(LANGUAGE) --encoder $(ENCODER) --layers 4 $(BF16) \
 		--exclude $(SHARED)/bench-data/ha-intents-$(LANGUAGE)/test.jsonl
 
 clean: broker-stop
