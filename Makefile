@@ -4,6 +4,7 @@
 #   make test-all  the same, then every test (training runs, the long fuzz)
 #   make bench     speed, memory and accuracy benchmarks -> bench/results.json
 #   make train     rebuild models/edged-nlu from a clean checkout (distilled from models/edged-nlu-l6)
+#   make train-language LANGUAGE=de ENCODER=DIR   a model for another language (docs/multilingual.md)
 #
 # Works as a user with sudo (Debian packages are installed with sudo when
 # missing) or as root. The shell logic lives in scripts/ (POSIX sh: make runs
@@ -48,7 +49,7 @@ BROKER_ENV := BROKER_HOST=$(BROKER_HOST) BROKER_PORT=$(BROKER_PORT) BROKER=$(BRO
 # the broker above (EDGED_MQTT_HOST / EDGED_MQTT_PORT override mqtt.host / port).
 EDGED_ENV := EDGED_MQTT_HOST=$(BROKER_HOST) EDGED_MQTT_PORT=$(BROKER_PORT)
 
-.PHONY: run test test-all bench train train-teacher lint setup-runtime setup-dev \
+.PHONY: run test test-all bench train train-teacher train-language lint setup-runtime setup-dev \
 	apt-deps apt-deps-test broker broker-stop clean
 
 apt-deps:
@@ -131,6 +132,15 @@ train: $(VENV)/.dev-torch1
 
 train-teacher: $(VENV)/.dev-torch1
 	$(BIN)/edged train --out models/edged-nlu-l6 $(BF16) $(CORPORA)
+
+# A model for another language (docs/multilingual.md): LANGUAGE=de|fr|es|nl|it,
+# ENCODER=the converted, pruned multilingual encoder directory. Home
+# Assistant's test sentences of the language are evaluation only: excluded.
+LANGUAGE ?= de
+ENCODER ?= build/e5-pruned
+train-language: $(VENV)/.dev-torch1
+	$(BIN)/edged train --language $(LANGUAGE) --encoder $(ENCODER) --layers 4 $(BF16) \
+		--exclude $(SHARED)/bench-data/ha-intents-$(LANGUAGE)/test.jsonl
 
 clean: broker-stop
 	rm -rf $(VENV) $(RUN_DIR) .pytest_cache .mypy_cache .ruff_cache

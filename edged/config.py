@@ -30,6 +30,8 @@ from pydantic import (
     model_validator,
 )
 
+from edged.lang import DEFAULT_LANGUAGE, SUPPORTED
+
 # --- the vocabulary shared by config, resolve, policy and render ------------------
 
 Kind = Literal[
@@ -188,12 +190,13 @@ _ID_RE = re.compile(ID_PATTERN)
 _SHARE_GROUP_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-def default_model_dir() -> Path:
+def default_model_dir(language: str = DEFAULT_LANGUAGE) -> Path:
     """`EDGED_MODEL_DIR` if set, else the model shipped in the repository,
-    next to the package (one rule, `edged.nlu.model.default_model_dir`)."""
+    next to the package (one rule, `edged.nlu.model.default_model_dir`); for
+    another language than English, edged-nlu-<code> beside it."""
     from edged.nlu.model import default_model_dir as nlu_default
 
-    return nlu_default()
+    return nlu_default(language)
 
 
 class ConfigError(ValueError):
@@ -410,7 +413,7 @@ class WyomingConfig(_Model):
     # `handle` (edged acts on its own devices and says what it did) or
     # `intent` (edged only recognises; Home Assistant acts on its entities).
     program: Literal["handle", "intent"] = "handle"
-    # Languages announced in `info` (the shipped model is English).
+    # Languages announced in `info`; unset: the config's `language`.
     languages: list[str] = Field(default_factory=lambda: ["en"], min_length=1)
     # Advertise the service over zeroconf (`_wyoming._tcp.local.`), where
     # Home Assistant discovers it; needs the `zeroconf` package.
@@ -922,6 +925,10 @@ class Config(_Model):
     # `import_=` in Python, `import:` in the file.
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    # The language of the utterances (edged.lang): it picks the model
+    # (nlu.model_dir's default, models/edged-nlu-<code> for one other than
+    # English) and every word table: numbers, colours, names, yes/no, replies.
+    language: str = DEFAULT_LANGUAGE
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     topics: TopicsConfig = Field(default_factory=TopicsConfig)
     nlu: NluConfig = Field(default_factory=NluConfig)
@@ -940,6 +947,32 @@ class Config(_Model):
     state_dir: Path | None = None
     # Intent name -> the MQTT messages it sends (intents from custom sentences).
     custom_intents: dict[str, CustomIntentConfig] = Field(default_factory=dict)
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, v: str) -> str:
+        if v not in SUPPORTED:
+            raise ValueError(f"{v!r} is not a supported language ({', '.join(SUPPORTED)})")
+        return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _language_defaults(cls, data: Any) -> Any:
+        """Defaults that follow `language`: the model directory (unless
+        nlu.model_dir is given) and the languages Wyoming announces."""
+        if not isinstance(data, dict):
+            return data
+        language = data.get("language", DEFAULT_LANGUAGE)
+        if not isinstance(language, str) or language == DEFAULT_LANGUAGE:
+            return data
+        data = dict(data)
+        nlu = _given(data.get("nlu") or {})
+        if nlu is not None and "model_dir" not in nlu:
+            data["nlu"] = {**nlu, "model_dir": default_model_dir(language)}
+        wyoming = _given(data.get("wyoming") or {})
+        if wyoming is not None and "languages" not in wyoming:
+            data["wyoming"] = {**wyoming, "languages": [language]}
+        return data
 
     @model_validator(mode="before")
     @classmethod

@@ -51,6 +51,7 @@ RESTART_ONLY = (
     "wyoming",
     "import_",
     "state_dir",
+    "language",
 )
 
 

@@ -45,6 +45,7 @@ def dry_run(args: argparse.Namespace) -> int:
             args.model or cfg.nlu.model_dir,
             threads=args.threads,
             confidence_floor=args.floor if args.floor is not None else cfg.nlu.confidence_floor,
+            language=cfg.language,
         )
     except ModelLoadError as e:
         raise SystemExit(f"edged: {e}") from e

@@ -34,6 +34,7 @@ from edged.home import (
 from edged.home.policy import check_utterance
 from edged.home.replies import Done, ReplyTemplates, render_reply
 from edged.home.state import StateAnswer, StateStore, answer_query, unknown_message
+from edged.lang import get_language
 from edged.messages import ActionOut, InboundError, Limits, ResultEvent, Utterance
 from edged.nlu.model import NluModel
 from edged.nlu.types import Parse
@@ -126,8 +127,10 @@ class Engine:
         self.home = home
         self.context = SiteContext(cfg.policy.context_ttl_s)
         self.pending = PendingConfirmations()
-        # What is said back (edged/home/replies.yaml), loaded once.
-        self.replies = ReplyTemplates.load()
+        # The words of the config's language (edged.lang): yes/no, replies.
+        self.language = get_language(cfg.language)
+        # What is said back (edged/home/replies.yaml or its language's), loaded once.
+        self.replies = ReplyTemplates.load(self.language.replies)
         # What devices last reported: the daemon feeds it (state topics),
         # resolve and query answers read snapshots of it.
         lim = cfg.limits
@@ -144,6 +147,7 @@ class Engine:
                 backend=cfg.nlu.backend,
                 confidence_floor=cfg.nlu.confidence_floor,
                 providers=cfg.nlu.providers,
+                language=cfg.language,
             )
             model.warm_up()
         return cls(cfg, model, Home.from_config(cfg))
@@ -282,6 +286,7 @@ class Engine:
                 utterance_ts=item.ts,
                 site=item.site,
                 pending=self.pending,
+                language=self.language,
             )
         status, reason = decision.status, decision.reason
         commands: list[ActionOut] = []
@@ -387,7 +392,13 @@ class Engine:
         if custom.confidence_floor is not None:
             policy = policy.model_copy(update={"confidence_floor": custom.confidence_floor})
         early = check_utterance(
-            parse, policy, now=now, utterance_ts=item.ts, site=item.site, pending=self.pending
+            parse,
+            policy,
+            now=now,
+            utterance_ts=item.ts,
+            site=item.site,
+            pending=self.pending,
+            language=self.language,
         )
         if early is not None:
             return early
@@ -411,7 +422,7 @@ class Engine:
             for m in custom.actions
         )
         if custom.confirm:
-            prompt = f"Do you want to run {parse.intent}? Say yes to confirm."
+            prompt = self.language.custom_prompt.format(intent=parse.intent)
             self.pending.put(item.site, Pending(actions, now + policy.confirm_timeout_s, prompt))
             return Decision("needs_confirmation", reason=prompt, pending=actions)
         return Decision("executed", actions=actions)

@@ -19,7 +19,7 @@ vocabulary once (one rapidfuzz pass) and remembered.
 
 from __future__ import annotations
 
-import re
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -27,52 +27,30 @@ from typing import Literal
 from rapidfuzz import fuzz, process
 
 from edged.home.registry import (
-    _NUMBERS,
-    _STOPWORDS,
-    _SYNONYMS,
-    _SYNONYMS_OF,
     WORD_MIN,
     Home,
     normalise_words,
-    phonetic_key,
-    singular,
     word_score,
     words_by_sound,
 )
+from edged.lang import Language, fold_accents
+from edged.lang import en as _english
 
+ENGLISH = _english.LANGUAGE
 Role = Literal["device", "area", "floor"]
-_SYNONYM_PAIRS = _SYNONYMS
-
-_WORD_RE = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 # A span scored below this is not a name (the per-word floor already holds).
 SPAN_MIN = 80.0
 # Below this length a word is only compared by its phonetic key, not spelling.
 _FUZZY_MIN_LEN = 4
 
 # What commands are made of besides device, place and value words: verbs,
-# particles, degree words, politeness. A word outside these, in no slot, is
-# taken as a name the home lacks (edged.home.resolve) ("switch off the toaster"). Erring here
+# particles, degree words, politeness (per language: `Language.command_words`;
+# this is English's). A word outside these, in no slot, is taken as a name
+# the home lacks (edged.home.resolve) ("switch off the toaster"). Erring here
 # only ever refuses: context and guesses need every word explained. Here
 # they are never a misheard name: "shut" is not the study, whatever its
 # phonetic key says; only a name that is such a word, said exactly, counts.
-COMMAND_WORDS = frozenset(
-    """
-    turn turned turning switch switched shut put set make makes get let go going start
-    stop run running power powered kill cut flip activate deactivate enable disable
-    open close lock unlock arm disarm pause resume play unpause continue skip next
-    previous back forward mute unmute dim dimmer dimmed brighten brighter bright
-    darker lighter light lights up down on off toggle raise lower increase decrease
-    reduce boost bump crank adjust change louder quieter softer loud quiet volume
-    sound level brightness temperature temp degree percent percentage warmer cooler
-    hotter colder heat speed faster slower bit little lot more less much too very
-    again now please can could would will you i me we us mind kindly hey ok okay
-    just some all everything full max maximum minimum min half way clean cleaning
-    vacuum dock home base charge charging song track music channel
-    to of in at for by with and or from into onto out over than then so also both
-    each there here what is are be do does did should thanks thank right away
-    quickly immediately actually already
-    """.split()  # noqa: SIM905 (a word list reads and diffs better as text)
-)
+COMMAND_WORDS = ENGLISH.command_words
 
 
 # Soundex's classes of first letters (and the vowels as one): a recogniser
@@ -87,20 +65,23 @@ _FIRST_SOUND = {
 
 def first_sound(word: str) -> str:
     """The class of a word's first letter ("c" and "k" alike, vowels alike)."""
-    return _FIRST_SOUND.get(word[:1], word[:1])
+    first = word[:1]
+    if first and not first.isascii():
+        first = fold_accents(first)[:1] or first
+    return _FIRST_SOUND.get(first, first)
 
 
-def sounds_alike(spoken: str, name_word: str) -> bool:
+def sounds_alike(spoken: str, name_word: str, lang: Language = ENGLISH) -> bool:
     """Whether a word not said exactly may still be `name_word` on its own,
     where nothing else anchors it: a synonym, the same phonetic key, or a
     close spelling (WORD_MIN) that starts with the same sound. "theater"
     is not the Heater, "cettle" is the Kettle."""
-    if frozenset((spoken, name_word)) in _SYNONYM_PAIRS:
+    if frozenset((spoken, name_word)) in lang.synonyms:
         return True
     if len(spoken) < 3 or not spoken.isalpha():
         return False
-    key = phonetic_key(spoken)
-    if len(key) >= 2 and key == phonetic_key(name_word):
+    key = lang.phonetic_key(spoken)
+    if len(key) >= 2 and key == lang.phonetic_key(name_word):
         return True
     return (
         first_sound(spoken) == first_sound(name_word) and fuzz.ratio(spoken, name_word) >= WORD_MIN
@@ -136,19 +117,25 @@ class _Token:
     end: int
 
 
-def normalise_word(raw: str) -> str | None:
+def normalise_word(raw: str, lang: Language = ENGLISH) -> str | None:
     """One lower-case word as `normalise_words` folds it; None for a stopword."""
-    w = raw.replace("'s", "s").replace("'", "")
-    if w in _STOPWORDS:
+    w = raw.replace("'s", "s").replace("'", "") if lang.ascii_words else raw
+    if w in lang.stopwords:
         return None
-    return singular(_NUMBERS.get(w, w))
+    return lang.singular(lang.name_numbers.get(w, w))
 
 
-def tokens(text: str, fold: Callable[[str], str | None] = normalise_word) -> list[_Token]:
+def tokens(
+    text: str,
+    fold: Callable[[str], str | None] | None = None,
+    lang: Language = ENGLISH,
+) -> list[_Token]:
     """The words of `text` that can be part of a name (stopwords dropped),
     normalised as `normalise_words` does, with their character offsets."""
+    if fold is None:
+        fold = functools.partial(normalise_word, lang=lang)
     out = []
-    for m in _WORD_RE.finditer(text.lower()):
+    for m in lang.word_re.finditer(text.lower()):
         w = fold(m.group())
         if w is not None:
             out.append(_Token(w, m.start(), m.end()))
@@ -165,10 +152,11 @@ class Gazetteer:
     TEXT_CACHE = 4096
 
     def __init__(self, home: Home) -> None:
+        lang = self.lang = home.language
         phrases: dict[tuple[str, ...], dict[Role, list[str]]] = {}
 
         def add(role: Role, item_id: str, text: str) -> None:
-            words = normalise_words(text)
+            words = normalise_words(text, lang)
             if words:
                 ids = phrases.setdefault(words, {}).setdefault(role, [])
                 if item_id not in ids:
@@ -198,11 +186,15 @@ class Gazetteer:
         for words in self._phrases:
             by_first.setdefault(words[0], []).append(words)
         self._by_first = {w: sorted(ps, key=len, reverse=True) for w, ps in by_first.items()}
+        # Compounds said in one word or apart ("Küchenlampe" / "Küche Lampe"):
+        # the joints a language puts between their parts ("" only, in English).
+        self._links = lang.compound_links
         # Phrases by their first two words run together, for "nightlight".
         by_joined: dict[str, list[tuple[str, ...]]] = {}
         for words in self._phrases:
             if len(words) >= 2:
-                by_joined.setdefault(words[0] + words[1], []).append(words)
+                for link in self._links:
+                    by_joined.setdefault(words[0] + link + words[1], []).append(words)
         self._by_joined_start = by_joined
         self._vocab: list[str] = sorted({w for words in self._phrases for w in words})
         self._vocab_set = frozenset(self._vocab)
@@ -212,7 +204,7 @@ class Gazetteer:
         for w in self._vocab:
             by_sound.setdefault(first_sound(w), []).append(w)
         self._vocab_by_sound = by_sound
-        self._by_key = words_by_sound(self._vocab)
+        self._by_key = words_by_sound(self._vocab, lang)
         self._close_cache: dict[str, Mapping[str, float]] = {}
         self._fold_cache: dict[str, str | None] = {}
         self._find_cache: dict[str, tuple[NameSpan, ...]] = {}
@@ -234,7 +226,8 @@ class Gazetteer:
         close: dict[str, float] = {}
         if spoken in self._vocab_set:
             close[spoken] = 100.0
-        if spoken.isalpha() and len(spoken) >= 3 and spoken not in COMMAND_WORDS:
+        lang = self.lang
+        if spoken.isalpha() and len(spoken) >= 3 and spoken not in lang.command_words:
             near: set[str] = set()
             if len(spoken) >= _FUZZY_MIN_LEN:
                 near.update(
@@ -247,11 +240,11 @@ class Gazetteer:
                         limit=None,
                     )
                 )
-            near.update(self._by_key.get(phonetic_key(spoken), ()))
-            near |= _SYNONYMS_OF.get(spoken, frozenset()) & self._vocab_set
+            near.update(self._by_key.get(lang.phonetic_key(spoken), ()))
+            near |= lang.synonyms_of.get(spoken, frozenset()) & self._vocab_set
             for w in near:
                 if w not in close:
-                    s = word_score(spoken, w)
+                    s = word_score(spoken, w, lang=lang)
                     if s >= WORD_MIN:
                         close[w] = s
         if len(self._close_cache) >= self.WORD_CACHE:
@@ -264,12 +257,12 @@ class Gazetteer:
             return self._fold_cache[raw]
         if len(self._fold_cache) >= self.WORD_CACHE:
             self._fold_cache.clear()
-        folded = self._fold_cache[raw] = normalise_word(raw)
+        folded = self._fold_cache[raw] = normalise_word(raw, self.lang)
         return folded
 
     def tokens(self, text: str) -> list[_Token]:
         """`tokens(text)`, remembering how each word folds."""
-        return tokens(text, self._fold)
+        return tokens(text, self._fold, self.lang)
 
     def find(self, text: str) -> list[NameSpan]:
         """`spans(text)`, remembered per text: a home hears the same few
@@ -283,13 +276,14 @@ class Gazetteer:
         self._find_cache[text] = tuple(found)
         return found
 
-    @staticmethod
     def _match_at(
-        words: list[str], close: list[Mapping[str, float]], i: int, phrase: tuple[str, ...]
+        self, words: list[str], close: list[Mapping[str, float]], i: int, phrase: tuple[str, ...]
     ) -> tuple[int, float] | None:
         """(tokens used, mean word score) if `phrase` is said from token i.
         A phrase word is one close token, or two tokens run together
-        exactly; two phrase words run together may be one token."""
+        exactly; two phrase words run together may be one token (joined by
+        one of the language's compound links)."""
+        links = self._links
         j = k = 0
         total = 0.0
         while k < len(phrase):
@@ -299,9 +293,13 @@ class Gazetteer:
             s = close[at].get(phrase[k], 0.0)
             if s >= WORD_MIN:
                 total, j, k = total + s, j + 1, k + 1
-            elif at + 1 < len(words) and words[at] + words[at + 1] == phrase[k]:
+            elif at + 1 < len(words) and any(
+                words[at] + link + words[at + 1] == phrase[k] for link in links
+            ):
                 total, j, k = total + 100.0, j + 2, k + 1
-            elif k + 1 < len(phrase) and words[at] == phrase[k] + phrase[k + 1]:
+            elif k + 1 < len(phrase) and any(
+                words[at] == phrase[k] + link + phrase[k + 1] for link in links
+            ):
                 total, j, k = total + 200.0, j + 1, k + 2
             else:
                 return None
@@ -322,7 +320,8 @@ class Gazetteer:
             # A compound said apart ("night light" for Nightlight) or run
             # together ("nightlight" for Night Light).
             if i + 1 < len(toks):
-                candidates.update(self._by_first.get(words[i] + words[i + 1], ()))
+                for link in self._links:
+                    candidates.update(self._by_first.get(words[i] + link + words[i + 1], ()))
             candidates.update(self._by_joined_start.get(words[i], ()))
             for phrase in candidates:
                 matched = self._match_at(words, close, i, phrase)
@@ -333,7 +332,7 @@ class Gazetteer:
                     len(phrase) == 1
                     and n == 1
                     and score < 100.0
-                    and not sounds_alike(words[i], phrase[0])
+                    and not sounds_alike(words[i], phrase[0], self.lang)
                 ):
                     continue
                 if score >= SPAN_MIN:

@@ -18,74 +18,39 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Literal
 
 from edged.config import PolicyConfig
 from edged.home.registry import Device
 from edged.home.resolve import Action, Resolution
+from edged.lang import Language
+from edged.lang import en as _english
 from edged.nlu.types import Parse
+
+ENGLISH = _english.LANGUAGE
 
 Status = Literal["executed", "not_recognized", "needs_confirmation", "refused", "error"]
 Reply = Literal["yes", "no"]
 
 # Whole (normalised) utterances, not words in a sentence: "yes turn off the
-# lights" is a command, not a confirmation.
-YES_PHRASES = frozenset(
-    {
-        "yes",
-        "yeah",
-        "yep",
-        "yup",
-        "sure",
-        "ok",
-        "okay",
-        "confirm",
-        "confirmed",
-        "do it",
-        "go ahead",
-        "yes please",
-        "yes do it",
-        "please do",
-        "affirmative",
-        "correct",
-        "i confirm",
-    }
-)
-NO_PHRASES = frozenset(
-    {
-        "no",
-        "nope",
-        "nah",
-        "cancel",
-        "cancel that",
-        "stop",
-        "abort",
-        "don't",
-        "do not",
-        "dont",
-        "no thanks",
-        "no thank you",
-        "never mind",
-        "nevermind",
-        "forget it",
-        "no don't",
-    }
-)
+# lights" is a command, not a confirmation. English's; per language
+# `Language.yes_phrases` / `no_phrases`.
+YES_PHRASES = ENGLISH.yes_phrases
+NO_PHRASES = ENGLISH.no_phrases
 
 
-def _normalise_reply(text: str) -> str:
+def _normalise_reply(text: str, lang: Language = ENGLISH) -> str:
     text = text.lower().replace("\u2019", "'")
-    text = re.sub(r"[^a-z' ]+", " ", text)
+    text = re.sub(r"[^a-z' ]+" if lang.ascii_words else r"[^\w' ]+|[\d_]+", " ", text)
     return " ".join(text.split())
 
 
-def confirmation_reply(text: str) -> Reply | None:
+def confirmation_reply(text: str, lang: Language = ENGLISH) -> Reply | None:
     """ "yes" / "no" when the whole utterance is a confirmation keyword phrase."""
-    said = _normalise_reply(text)
-    if said in YES_PHRASES:
+    said = _normalise_reply(text, lang)
+    if said in lang.yes_phrases:
         return "yes"
-    if said in NO_PHRASES:
+    if said in lang.no_phrases:
         return "no"
     return None
 
@@ -136,26 +101,19 @@ class Decision:
     pending: tuple[Action, ...] = field(default=())
 
 
-_OP_WORDS: Mapping[str, str] = MappingProxyType(
-    {
-        "unlock": "unlock",
-        "lock": "lock",
-        "open": "open",
-        "close": "close",
-        "position": "move",
-        "disarm": "disarm",
-        "arm": "arm",
-    }
-)
+_OP_WORDS = ENGLISH.op_words
 
 
-def _describe(actions: Sequence[Action], devices: Mapping[str, Device]) -> str:
+def _describe(
+    actions: Sequence[Action], devices: Mapping[str, Device], lang: Language = ENGLISH
+) -> str:
     parts = []
     for a in actions:
         device = devices.get(a.device_id)
         name = device.name if device is not None else a.device_id
-        parts.append(f"{_OP_WORDS.get(a.op, a.op.replace('_', ' '))} the {name}")
-    return " and ".join(dict.fromkeys(parts))
+        op = lang.op_words.get(a.op, a.op.replace("_", " "))
+        parts.append(lang.target.format(op=op, name=name))
+    return lang.and_word.join(dict.fromkeys(parts))
 
 
 def answer_confirmation(
@@ -182,6 +140,7 @@ def check_utterance(
     pending: PendingConfirmations,
     nevermind: bool = False,
     not_recognized: bool = False,
+    language: Language = ENGLISH,
 ) -> Decision | None:
     """The checks that come before any target: stale, a yes/no answer,
     nevermind, not recognised, the confidence floor. None: go on.
@@ -195,7 +154,7 @@ def check_utterance(
             reason=f"stale: {now - utterance_ts:.0f}s old (max {policy.max_age_s:g}s); "
             "dropped, not executed late",
         )
-    reply = confirmation_reply(parse.text)
+    reply = confirmation_reply(parse.text, language)
     if reply is not None:
         answered = answer_confirmation(reply, site, pending, now)
         if answered is not None:
@@ -224,6 +183,7 @@ def apply_policy(
     utterance_ts: float | None,
     site: str | None,
     pending: PendingConfirmations,
+    language: Language = ENGLISH,
 ) -> Decision:
     """Decide what happens to a resolved utterance.
 
@@ -233,7 +193,8 @@ def apply_policy(
     confidence floor is not recognised; a resolution error is an error;
     an action on a sensitive device (lock, garage door, gate, alarm) below
     policy.sensitive_floor is not recognised, whatever the op; sensitive ops ask for confirmation or are refused per device; the rest
-    executes. `devices` is Home.devices.
+    executes. `devices` is Home.devices. `language` gives the yes/no words
+    and the question's words.
     """
     early = check_utterance(
         parse,
@@ -244,6 +205,7 @@ def apply_policy(
         pending=pending,
         nevermind=resolution.reason == "nevermind",
         not_recognized=resolution.reason == "not_recognized",
+        language=language,
     )
     if early is not None:
         return early
@@ -270,7 +232,7 @@ def apply_policy(
         # surprises more than none of it.
         return Decision("refused", reason=f"not allowed by voice: {_describe(refusing, devices)}")
     actions = tuple(resolution.actions)
-    prompt = f"Do you want to {_describe(sensitive, devices)}? Say yes to confirm."
+    prompt = language.confirm_prompt.format(what=_describe(sensitive, devices, language))
     pending.put(site, Pending(actions, now + policy.confirm_timeout_s, prompt))
     return Decision("needs_confirmation", reason=prompt, pending=actions)
 

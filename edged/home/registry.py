@@ -11,7 +11,6 @@ as a guess.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +21,10 @@ from rapidfuzz import fuzz, process
 
 from edged.config import Config, DeviceConfig, DeviceOptions
 from edged.home.protocols import protocol_ops
+from edged.lang import Language, fold_accents, get_language
+from edged.lang import en as _english
+
+ENGLISH = _english.LANGUAGE
 
 SensitiveAction = Literal["confirm", "refuse"]
 # Degrees "warmer" / "turn the heating down" move a setpoint by default.
@@ -130,145 +133,77 @@ AMBIGUITY_MARGIN = 2.0
 # A spoken compound ("nightlight") against a spaced name ("night light").
 JOINED_MIN = 90.0
 
-_STOPWORDS = frozenset({"the", "a", "an", "my", "our", "your", "this", "that", "please"})
-_NUMBERS = MappingProxyType(
-    {
-        "one": "1",
-        "two": "2",
-        "three": "3",
-        "four": "4",
-        "five": "5",
-        "six": "6",
-        "seven": "7",
-        "eight": "8",
-        "nine": "9",
-        "ten": "10",
-        "first": "1",
-        "second": "2",
-        "third": "3",
-    }
-)
-_SYNONYMS = frozenset(
-    frozenset(p)
-    for p in (
-        ("lamp", "light"),
-        ("tv", "television"),
-        ("tv", "telly"),
-        ("plug", "socket"),
-        ("plug", "outlet"),
-        ("blind", "shade"),
-        ("blind", "shutter"),
-        ("curtain", "drape"),
-        ("thermostat", "heating"),
-        ("vacuum", "hoover"),
-        ("lounge", "living"),
-    )
-)
-
-
+# The English tables under their old names; the functions below take a
+# `lang` (edged.lang) and read its tables.
+_STOPWORDS = ENGLISH.stopwords
+_NUMBERS = ENGLISH.name_numbers
+_SYNONYMS = ENGLISH.synonyms
 # word -> the words it is a synonym of
-_SYNONYMS_OF: Mapping[str, frozenset[str]] = MappingProxyType(
-    {
-        w: frozenset(o for pair in _SYNONYMS if w in pair for o in pair if o != w)
-        for pair in _SYNONYMS
-        for w in pair
-    }
-)
+_SYNONYMS_OF: Mapping[str, frozenset[str]] = ENGLISH.synonyms_of
+singular = _english.singular
+phonetic_key = _english.phonetic_key
 
 
-def singular(word: str) -> str:
-    """Crude, but applied to both sides, so it only has to be consistent."""
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
+def normalise_words(text: str, lang: Language = ENGLISH) -> tuple[str, ...]:
+    if lang.ascii_words:
+        text = re.sub(r"'s\b", "s", text.lower())
+        words = re.sub(r"[^a-z0-9]+", " ", text).split()
+    else:
+        # "l'entrée", "dell'ingresso": the elided article is a word of its own.
+        words = lang.non_word_re.sub(" ", text.lower()).split()
+    numbers, stop, fold = lang.name_numbers, lang.stopwords, lang.singular
+    return tuple(fold(numbers.get(w, w)) for w in words if w not in stop)
 
 
-def normalise_words(text: str) -> tuple[str, ...]:
-    text = re.sub(r"'s\b", "s", text.lower())
-    words = re.sub(r"[^a-z0-9]+", " ", text).split()
-    return tuple(singular(_NUMBERS.get(w, w)) for w in words if w not in _STOPWORDS)
-
-
-_VOICING = str.maketrans("bdgv", "ptkf")
-
-
-# Pure, and called for every word pair of every match (379k calls for 204
-# utterances at 300 devices): memoised, resolve 17.7 -> 2.4 ms.
-@functools.lru_cache(maxsize=65536)
-def phonetic_key(word: str) -> str:
-    """A tiny metaphone-ish key: the spellings ASR confuses map together
-    ("lite"/"light" -> "lt", "reeding"/"reading" -> "rdng")."""
-    w = word.lower()
-    if not w.isalpha():
-        return w
-    for a, b in (
-        ("tch", "ch"),
-        ("sch", "sk"),
-        ("ph", "f"),
-        ("gh", ""),
-        ("ck", "k"),
-        ("dg", "j"),
-        ("wr", "r"),
-        ("kn", "n"),
-        ("qu", "kw"),
-        ("x", "ks"),
-        ("q", "k"),
-        ("z", "s"),
-    ):
-        w = w.replace(a, b)
-    w = re.sub(r"c(?=[eiy])", "s", w).replace("c", "k")
-    w = re.sub(r"g(?=[eiy])", "j", w)
-    if not w:
-        return ""
-    # Voiced and voiceless twins ("lamb"/"lamp", "bet"/"bed") are what a
-    # recogniser swaps most; Soundex puts them in one class too.
-    w = w.translate(_VOICING)
-    head = "a" if w[0] in "aeiouy" else w[0]
-    key = head + re.sub(r"[aeiouyhw]", "", w[1:])
-    return re.sub(r"(.)\1+", r"\1", key)
-
-
-def words_by_sound(words: Iterable[str]) -> dict[str, list[str]]:
+def words_by_sound(words: Iterable[str], lang: Language = ENGLISH) -> dict[str, list[str]]:
     """Words grouped by phonetic key, for finding a misheard word's candidates
     ("reeding" -> "reading"); words too short to have a telling key are left out."""
     by_key: dict[str, list[str]] = {}
+    key_of = lang.phonetic_key
     for w in words:
         if len(w) >= 3:
-            key = phonetic_key(w)
+            key = key_of(w)
             if len(key) >= 2:
                 by_key.setdefault(key, []).append(w)
     return by_key
 
 
 def first_vowel(word: str) -> str:
-    """The first vowel letter ("y" counts as "i"), or "" if there is none."""
-    m = re.search(r"[aeiouy]", word.lower())
+    """The first vowel letter ("y" counts as "i"; accents left off), or "" if
+    there is none."""
+    m = re.search(r"[aeiouy]", fold_accents(word.lower()))
     return "" if m is None else m.group().replace("y", "i")
 
 
-def word_score(spoken: str, name_word: str, *, phonetic: bool = True) -> float:
+def word_score(
+    spoken: str, name_word: str, *, phonetic: bool = True, lang: Language = ENGLISH
+) -> float:
     if spoken == name_word:
         return 100.0
     score = fuzz.ratio(spoken, name_word)
-    if frozenset((spoken, name_word)) in _SYNONYMS:
+    if frozenset((spoken, name_word)) in lang.synonyms:
         score = max(score, SYNONYM_SCORE)
     # The key drops vowels, so it also joins words that only share their
     # consonants ("left"/"loft", "fan"/"fin"); a recogniser's misspellings
     # keep the vowel sound ("lite"/"light", "reeding"/"reading").
     if phonetic and len(spoken) >= 3 and len(name_word) >= 3:
-        key = phonetic_key(spoken)
+        key = lang.phonetic_key(spoken)
         if (
             len(key) >= 2
-            and key == phonetic_key(name_word)
+            and key == lang.phonetic_key(name_word)
             and first_vowel(spoken) == first_vowel(name_word)
         ):
             score = max(score, PHONETIC_SCORE)
     return score
 
 
-def phrase_score(spoken: tuple[str, ...], name: tuple[str, ...], *, phonetic: bool = True) -> float:
+def phrase_score(
+    spoken: tuple[str, ...],
+    name: tuple[str, ...],
+    *,
+    phonetic: bool = True,
+    lang: Language = ENGLISH,
+) -> float:
     """0-100: how well normalised spoken words name `name`. Every spoken word
     must match a word of the name; naming only part of it ("lamp" for
     "reading lamp") costs up to a quarter of the score."""
@@ -280,7 +215,7 @@ def phrase_score(spoken: tuple[str, ...], name: tuple[str, ...], *, phonetic: bo
     for word in spoken:
         best, best_i = 0.0, -1
         for i, candidate in enumerate(name):
-            s = word_score(word, candidate, phonetic=phonetic)
+            s = word_score(word, candidate, phonetic=phonetic, lang=lang)
             if s > best:
                 best, best_i = s, i
         if best < WORD_MIN:
@@ -328,11 +263,17 @@ class NameIndex(Generic[T]):
     WORD_CACHE = 4096
     MATCH_CACHE = 4096
 
-    def __init__(self, phrases: Iterable[tuple[str, str]], items: Mapping[str, T]) -> None:
+    def __init__(
+        self,
+        phrases: Iterable[tuple[str, str]],
+        items: Mapping[str, T],
+        lang: Language = ENGLISH,
+    ) -> None:
         self._items = items
+        self.lang = lang
         # The same (item, words) twice (a name and an alias that normalise
         # alike) scores the same: keep one.
-        unique = dict.fromkeys((item_id, normalise_words(p)) for item_id, p in phrases)
+        unique = dict.fromkeys((item_id, normalise_words(p, lang)) for item_id, p in phrases)
         self._phrases: list[tuple[str, tuple[str, ...]]] = [pw for pw in unique if pw[1]]
         self._joined: list[str] = ["".join(words) for _, words in self._phrases]
         by_word: dict[str, list[int]] = {}
@@ -341,7 +282,7 @@ class NameIndex(Generic[T]):
                 by_word.setdefault(w, []).append(i)
         self._by_word: dict[str, frozenset[int]] = {w: frozenset(ix) for w, ix in by_word.items()}
         self._vocab: list[str] = list(self._by_word)
-        self._by_key = words_by_sound(self._vocab)
+        self._by_key = words_by_sound(self._vocab, lang)
         self._word_cache: dict[str, Mapping[str, float]] = {}
         self._match_cache: dict[tuple[str, frozenset[str] | None], NameMatch[T]] = {}
 
@@ -359,12 +300,12 @@ class NameIndex(Generic[T]):
                 spoken, self._vocab, scorer=fuzz.ratio, score_cutoff=WORD_MIN - 1, limit=None
             )
         }
-        near |= _SYNONYMS_OF.get(spoken, frozenset()) & self._by_word.keys()
+        near |= self.lang.synonyms_of.get(spoken, frozenset()) & self._by_word.keys()
         if len(spoken) >= 3:
-            near.update(self._by_key.get(phonetic_key(spoken), ()))
+            near.update(self._by_key.get(self.lang.phonetic_key(spoken), ()))
         close: dict[str, float] = {}
         for w in near:
-            s = word_score(spoken, w)
+            s = word_score(spoken, w, lang=self.lang)
             if s >= WORD_MIN:
                 close[w] = s
         if len(self._word_cache) >= self.WORD_CACHE:
@@ -405,7 +346,7 @@ class NameIndex(Generic[T]):
         return result
 
     def _match(self, text: str, among: frozenset[str] | None) -> NameMatch[T]:
-        spoken = normalise_words(text)
+        spoken = normalise_words(text, self.lang)
         if not spoken or not self._phrases:
             return NameMatch(text, "none")
         close = [self._close_words(w) for w in spoken]
@@ -458,8 +399,14 @@ class Home:
     Built once from a Config and not changed afterwards."""
 
     def __init__(
-        self, devices: Iterable[Device], areas: Iterable[Area], floors: Iterable[Floor] = ()
+        self,
+        devices: Iterable[Device],
+        areas: Iterable[Area],
+        floors: Iterable[Floor] = (),
+        language: Language = ENGLISH,
     ) -> None:
+        # The words the home's names are said in (config `language`).
+        self.language = language
         self.devices: Mapping[str, Device] = MappingProxyType({d.id: d for d in devices})
         self.areas: Mapping[str, Area] = MappingProxyType({a.id: a for a in areas})
         self.floors: Mapping[str, Floor] = MappingProxyType({f.id: f for f in floors})
@@ -472,14 +419,16 @@ class Home:
                 a = self.areas[d.area]
                 for area_name in (a.name, *a.aliases):
                     device_phrases += [(d.id, f"{area_name} {p}") for p in own]
-        self._device_index = NameIndex(device_phrases, self.devices)
+        self._device_index = NameIndex(device_phrases, self.devices, language)
         self._area_index = NameIndex(
             [(a.id, p) for a in self.areas.values() for p in (a.id, a.name, *a.aliases)],
             self.areas,
+            language,
         )
         self._floor_index = NameIndex(
             [(f.id, p) for f in self.floors.values() for p in (f.id, f.name, *f.aliases)],
             self.floors,
+            language,
         )
         self._site_keys = {
             _site_key(p): a.id for a in self.areas.values() for p in (a.id, a.name, *a.aliases)
@@ -523,7 +472,7 @@ class Home:
             )
         areas = [Area(a.id, a.display_name, tuple(a.aliases), a.floor) for a in layout.areas]
         floors = [Floor(f.id, f.display_name, tuple(f.aliases)) for f in layout.floors]
-        return cls(devices, areas, floors)
+        return cls(devices, areas, floors, get_language(config.language))
 
     def device(self, device_id: str) -> Device:
         return self.devices[device_id]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -62,6 +62,19 @@ class _TemplateFile(BaseModel):
     failed: str
     not_recognized: str
     errors: list[_ErrorRule]
+    # How devices are named in a sentence: one target ("the {name}"), the
+    # word between the last two, and the rest summed up. English's by default.
+    target: str = "the {name}"
+    and_word: str = "and"
+    more: str = "{n} more devices"
+    # Reported values as spoken ("on" -> "an"); a value not listed is said as is.
+    values: dict[str, str] = {}
+    # A second sentence joined to the first starts in lower case ("..., and
+    # set ..."); not in German, whose nouns keep their capital.
+    lower_joined: bool = True
+    # A question the device has not answered yet, by reading key (with
+    # `default`); {name}. Unset: edged.home.state.unknown_message (English).
+    unknown: dict[str, str] | None = None
 
     @field_validator("done", "answer")
     @classmethod
@@ -82,6 +95,12 @@ class ReplyTemplates:
     failed: str
     not_recognized: str
     errors: tuple[tuple[re.Pattern[str], str], ...]
+    target: str = "the {name}"
+    and_word: str = "and"
+    more: str = "{n} more devices"
+    values: Mapping[str, str] = field(default_factory=dict)
+    lower_joined: bool = True
+    unknown: Mapping[str, str] | None = None
 
     @classmethod
     def load(cls, path: Path | None = None) -> ReplyTemplates:
@@ -97,6 +116,12 @@ class ReplyTemplates:
             failed=f.failed,
             not_recognized=f.not_recognized,
             errors=tuple((re.compile(r.match), r.say) for r in f.errors),
+            target=f.target,
+            and_word=f.and_word,
+            more=f.more,
+            values=dict(f.values),
+            lower_joined=f.lower_joined,
+            unknown=None if f.unknown is None else dict(f.unknown),
         )
 
 
@@ -127,35 +152,46 @@ def _fill(template: str, fields: Mapping[str, Any]) -> str:
     return " ".join(text.split())
 
 
-def _the(name: str) -> str:
-    return name if name.lower().startswith("the ") else f"the {name}"
+def _the(name: str, target: str = "the {name}") -> str:
+    # A name that already starts with the article ("The Den") keeps its own.
+    prefix = target.split("{name}", 1)[0]
+    return (
+        name
+        if prefix.strip() and name.lower().startswith(prefix.lower())
+        else target.format(name=name)
+    )
 
 
-def join_names(names: Sequence[str]) -> str:
+def join_names(names: Sequence[str], t: ReplyTemplates | None = None) -> str:
     """ "the A", "the A and the B", "the A, the B and the C", and past four
-    "the A, the B, the C and 3 more devices"."""
-    names = [_the(n) for n in dict.fromkeys(names)]
+    "the A, the B, the C and 3 more devices" (in `t`'s words; English's
+    without)."""
+    target, and_word, more = (
+        ("the {name}", "and", "{n} more devices") if t is None else (t.target, t.and_word, t.more)
+    )
+    names = [_the(n, target) for n in dict.fromkeys(names)]
     if len(names) > _NAMED_TARGETS:
         rest = len(names) - (_NAMED_TARGETS - 1)
-        names = [*names[: _NAMED_TARGETS - 1], f"{rest} more devices"]
+        names = [*names[: _NAMED_TARGETS - 1], more.format(n=rest)]
     if len(names) <= 1:
         return "".join(names)
-    return ", ".join(names[:-1]) + " and " + names[-1]
+    return ", ".join(names[:-1]) + f" {and_word} " + names[-1]
 
 
-def _number(value: Any) -> str:
+def _number(value: Any, words: Mapping[str, str] | None = None) -> str:
     if isinstance(value, bool):
-        return "on" if value else "off"
+        said = "on" if value else "off"
+        return (words or {}).get(said, said)
     if isinstance(value, float):
         return str(int(value)) if value.is_integer() else f"{value:.1f}"
     return str(value)
 
 
-def _shared_params(dones: Sequence[Done]) -> dict[str, str]:
+def _shared_params(dones: Sequence[Done], words: Mapping[str, str]) -> dict[str, str]:
     """The params all of an op's actions share, as spoken text (brightness 50)."""
     shared: dict[str, str] | None = None
     for d in dones:
-        mine = {k: _number(v) for k, v in d.params.items() if not isinstance(v, dict | list)}
+        mine = {k: _number(v, words) for k, v in d.params.items() if not isinstance(v, dict | list)}
         shared = mine if shared is None else {k: v for k, v in shared.items() if mine.get(k) == v}
     return shared or {}
 
@@ -178,9 +214,9 @@ def done_sentence(t: ReplyTemplates, done: Sequence[Done]) -> str:
         by_op.setdefault(d.op, []).append(d)
     parts = []
     for op, group in by_op.items():
-        params = _shared_params(group)
+        params = _shared_params(group, t.values)
         names = [d.name for d in group if d.name]
-        fields = {**params, "targets": join_names(names)}
+        fields = {**params, "targets": join_names(names, t)}
         if op in params:
             fields["value"] = params[op]
         # "volume" by a step has no level to say: its own line, if any.
@@ -195,16 +231,26 @@ def done_sentence(t: ReplyTemplates, done: Sequence[Done]) -> str:
     parts = list(dict.fromkeys(parts))
     if not parts:
         return t.done["default"]
-    return parts[0] + "".join(", and " + p[0].lower() + p[1:] for p in parts[1:])
+    joint = f", {t.and_word} "
+    if not t.lower_joined:
+        return parts[0] + "".join(joint + p for p in parts[1:])
+    return parts[0] + "".join(joint + p[0].lower() + p[1:] for p in parts[1:])
 
 
 def answer_sentence(t: ReplyTemplates, answers: Sequence[StateAnswer]) -> str:
     parts = []
     for a in answers:
         if not a.known:
-            parts.append(unknown_message(a))
+            if t.unknown is None:
+                parts.append(unknown_message(a))
+            else:
+                template = t.unknown.get(a.key, t.unknown.get("default", ""))
+                parts.append(_fill(template, {"name": a.name}))
             continue
-        value = a.value.replace("_", " ") if isinstance(a.value, str) else _number(a.value)
+        if isinstance(a.value, str):
+            value = t.values.get(a.value, a.value.replace("_", " "))
+        else:
+            value = _number(a.value, t.values)
         template = t.answer.get(a.key, t.answer["default"])
         parts.append(_fill(template, {"name": a.name, "value": value, "unit": a.unit or ""}))
     return " ".join(_sentence(p) for p in parts)

@@ -37,11 +37,15 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
-from edged.home.gazetteer import COMMAND_WORDS, NameSpan, sounds_alike, tokens
+from edged.home.gazetteer import NameSpan, sounds_alike, tokens
 from edged.home.protocols import needs_known_value
-from edged.home.registry import Area, Device, Home, NameMatch, normalise_words, singular
+from edged.home.registry import Area, Device, Home, NameMatch, normalise_words
 from edged.home.state import EMPTY_STATE, StateView
+from edged.lang import Language
+from edged.lang import en as _english
 from edged.nlu.types import Parse, Slot
+
+ENGLISH = _english.LANGUAGE
 
 ResolveReason = Literal[
     "ok",
@@ -106,10 +110,12 @@ class SiteContext:
 
 # --- vocabulary --------------------------------------------------------------------
 
-_PRONOUNS = frozenset({"it", "them", "that", "those", "this", "these", "they", "one"})
+# The English word tables under their old names (edged.lang.en); the
+# functions read the home's language (`Home.language`).
+_PRONOUNS = ENGLISH.pronouns
 # Words that ask for context on their own (as raw words, not only when the
 # model tags them): "turn it off", "switch them on".
-_PRONOUN_WORDS = frozenset({"it", "them", "they"})
+_PRONOUN_WORDS = ENGLISH.pronoun_words
 # Intents that adjust what was just done: said bare ("brighter", "a bit
 # more", "louder", "pause") they may act on what the site touched last.
 _FOLLOW_UP_INTENTS = frozenset(
@@ -133,37 +139,18 @@ _FOLLOW_UP_INTENTS = frozenset(
         "HassMediaPlayerUnmute",
     }
 )
-_ALL_WORDS = frozenset({"all", "every", "everything", "everywhere", "whole", "house", "home"})
+_ALL_WORDS = ENGLISH.all_words
 # On/off/toggle with no device, area or kind word acts on a guess (everything,
 # or what the site touched last). Only when the words themselves say switch:
 # chatter the model mistakes for HassTurnOff ("erase all", "clear out the
 # problem", "delete that") must not turn the house off.
 _SWITCH_INTENTS = frozenset({"HassTurnOn", "HassTurnOff", "HassToggle"})
-_SWITCH_WORDS = frozenset(
-    {"on", "off", "toggle", "switch", "shut", "kill", "power", "turn", "start", "stop"}
-)
+_SWITCH_WORDS = ENGLISH.switch_words
 
 # Words that say an operation. An on/off whose target is a guess (a name
 # only the gazetteer found, an area's implicit group) needs one: "the kettle
 # is boiling" and "i'm in the garden" ask for nothing.
-_SWITCH_OP_WORDS = _SWITCH_WORDS | frozenset(
-    {
-        "lock",
-        "unlock",
-        "open",
-        "close",
-        "arm",
-        "disarm",
-        "enable",
-        "disable",
-        "activate",
-        "deactivate",
-        "raise",
-        "lower",
-        "up",
-        "down",
-    }
-)
+_SWITCH_OP_WORDS = ENGLISH.switch_op_words
 
 # Canonical NLU domains -> configured kinds.
 _DOMAIN_KIND: Mapping[str, str] = MappingProxyType(
@@ -183,35 +170,9 @@ _DOMAIN_KIND: Mapping[str, str] = MappingProxyType(
     }
 )
 # Kind words for what a door or gate may be, when said after a name.
-_DOOR_WORDS: Mapping[str, frozenset[str]] = MappingProxyType(
-    {"door": frozenset({"cover", "lock"}), "gate": frozenset({"cover", "lock"})}
-)
+_DOOR_WORDS = ENGLISH.door_words
 # Words that end a spoken name and make it a group ("kitchen lights").
-_DOMAIN_WORDS: Mapping[str, str] = MappingProxyType(
-    {
-        "light": "light",
-        "lamp": "light",
-        "switch": "switch",
-        "plug": "switch",
-        "socket": "switch",
-        "outlet": "switch",
-        "fan": "fan",
-        "blind": "cover",
-        "shade": "cover",
-        "shutter": "cover",
-        "curtain": "cover",
-        "lock": "lock",
-        "thermostat": "climate",
-        "heating": "climate",
-        "heat": "climate",
-        "radiator": "climate",
-        "ac": "climate",
-        "tv": "media_player",
-        "television": "media_player",
-        "speaker": "media_player",
-        "vacuum": "vacuum",
-    }
-)
+_DOMAIN_WORDS = ENGLISH.kind_words
 
 _ON_OP = MappingProxyType(
     {"cover": "open", "lock": "lock", "vacuum": "vacuum_start", "alarm": "arm"}
@@ -622,11 +583,11 @@ def _name_as_group(
     """Read a "name" that is really an area and/or a domain: "kitchen lights",
     "lamps", "the kitchen" (with any domain/device class slot `said` too).
     None when it isn't one."""
-    words = normalise_words(text)
+    lang = home.language
+    words = normalise_words(text, lang)
     if not words:
         return None
-    word_kind = _DOMAIN_WORDS.get(words[-1])
-    place_words = words[:-1] if word_kind is not None else words
+    word_kind, place_words = _split_kind(words, lang)
     kind, device_class = (word_kind, None) if word_kind is not None else said
     if place_words:
         m = home.match_area(" ".join(place_words))
@@ -650,19 +611,44 @@ def _name_as_group(
     )
 
 
-def _plural_domain(text: str) -> bool:
-    raw = re.sub(r"[^a-z0-9 ]+", " ", text.lower()).split()
-    return bool(raw) and singular(raw[-1]) != raw[-1] and singular(raw[-1]) in _DOMAIN_WORDS
+def _split_kind(
+    words: tuple[str, ...], lang: Language, table: Mapping[str, object] | None = None
+) -> tuple[Any, tuple[str, ...]]:
+    """(the kind word's entry in `table`, the other words) when a name ends in
+    a kind word ("kitchen lights"), or begins with one in a language that
+    puts it first ("lumières du salon"); (None, words) otherwise."""
+    table = lang.kind_words if table is None else table
+    if words and words[-1] in table:
+        return table[words[-1]], words[:-1]
+    if lang.head_first and words and words[0] in table:
+        return table[words[0]], words[1:]
+    return None, words
 
 
-def _kind_fits(device: Device, kind: str, spoken: Sequence[str]) -> bool:
+def _raw_words(text: str, lang: Language) -> list[str]:
+    if lang.ascii_words:
+        return re.sub(r"[^a-z0-9 ]+", " ", text.lower()).split()
+    return lang.split(text)
+
+
+def _plural_domain(text: str, lang: Language = ENGLISH) -> bool:
+    raw = _raw_words(text, lang)
+    if not raw:
+        return False
+    heads = [raw[-1]]
+    if lang.head_first:
+        heads += [w for w in raw if w not in lang.stopwords][:1]
+    return any(lang.is_plural(w) and lang.singular(w) in lang.kind_words for w in heads)
+
+
+def _kind_fits(device: Device, kind: str, spoken: Sequence[str], lang: Language = ENGLISH) -> bool:
     """A name said with a kind word ("kitchen lights", "desk fan") names a
     device of that kind, or one whose own name holds the word (a plug called
     "Floor Lamp"): never the Kitchen Thermostat for "kitchen lights"."""
     if device.kind == kind:
         return True
-    own = {w for p in (device.name, *device.aliases) for w in normalise_words(p)}
-    return any(w in own for w in spoken if w in _DOMAIN_WORDS)
+    own = {w for p in (device.name, *device.aliases) for w in normalise_words(p, lang)}
+    return any(w in own for w in spoken if w in lang.kind_words)
 
 
 def _by_name(
@@ -675,15 +661,16 @@ def _by_name(
 ) -> _Targets:
     words = _slot_words(slot)
     area_ids = None if areas is None else [a.id for a in areas]
-    if _plural_domain(words):
+    lang = home.language
+    if _plural_domain(words, lang):
         as_group = _name_as_group(words, home, areas, site_area, intent, said)
         if as_group is not None and len(as_group.devices) > 1:
             return as_group
     m = home.match_device(words, area_ids=area_ids)
-    spoken = normalise_words(words)
-    kind_said = said[0] or (_DOMAIN_WORDS.get(spoken[-1]) if spoken else None)
+    spoken = normalise_words(words, lang)
+    kind_said = said[0] or _split_kind(spoken, lang)[0]
     if kind_said is not None and m.items:
-        fitting = [d for d in m.items if _kind_fits(d, kind_said, spoken)]
+        fitting = [d for d in m.items if _kind_fits(d, kind_said, spoken, lang)]
         if len(fitting) == 1:
             m = NameMatch(m.query, "found", (fitting[0],), m.score)
         elif len(fitting) < len(m.items):
@@ -691,11 +678,12 @@ def _by_name(
     if m.status == "none" and len(spoken) >= 2:
         # The name said with its kind: "shed door" for a door called Shed,
         # "porch light" for a light called Porch; a device of that kind only.
-        kinds = _DOOR_WORDS.get(spoken[-1]) or (
-            frozenset({_DOMAIN_WORDS[spoken[-1]]}) if spoken[-1] in _DOMAIN_WORDS else None
-        )
+        kinds, rest = _split_kind(spoken, lang, lang.door_words)
+        if kinds is None:
+            kind, rest = _split_kind(spoken, lang)
+            kinds = None if kind is None else frozenset({kind})
         if kinds:
-            bare = home.match_device(" ".join(spoken[:-1]), area_ids=area_ids)
+            bare = home.match_device(" ".join(rest), area_ids=area_ids)
             if bare.found is not None and bare.found.kind in kinds:
                 m = bare
     if m.status == "ambiguous" and areas is None and site_area is not None:
@@ -707,10 +695,11 @@ def _by_name(
         and len(spoken) == 1
         and m.score < EXACT_NAME_SCORE
         and not any(
-            sounds_alike(spoken[0], w)
+            sounds_alike(spoken[0], w, lang)
             for p in (m.found.name, *m.found.aliases)
-            for w in normalise_words(p)
+            for w in normalise_words(p, lang)
         )
+        and not _compound_name(words, m.found, home)
     ):
         # One word spelt like a name but not sounding like it ("theater" for
         # the Heater): nothing else anchors it, so it is not that device.
@@ -730,6 +719,13 @@ def _by_name(
     raise _Failed("unknown_name", f"I don't know a device called '{words}'", [words])
 
 
+def _compound_name(text: str, device: Device, home: Home) -> bool:
+    """One word that is the device's phrase run together at one of the
+    language's joints ("Küchenlicht": the Licht in the Küche), which the
+    gazetteer finds exactly."""
+    return any(s.exact and device.id in s.devices for s in home.gazetteer.find(text))
+
+
 def _kind_slot(parse: Parse) -> Slot | None:
     return parse.slot("domain") or parse.slot("device_class")
 
@@ -740,7 +736,7 @@ def _kind_word_as_name(parse: Parse, home: Home, kind: str | None, dc: str | Non
     cannot choose. The word read as a name can, when it names exactly one
     device of that kind. Singular only: "the lights" is a group."""
     slot = _kind_slot(parse)
-    if slot is None or _plural_domain(slot.text):
+    if slot is None or _plural_domain(slot.text, home.language):
         return None
     found = home.match_device(slot.text, kind=kind).found
     if found is not None and (dc is None or found.device_class == dc):
@@ -756,7 +752,7 @@ def _area_and_kind_as_name(
     in the bedroom. Only an exact name or alias, in the singular, with the two
     words side by side; anything less stays the group."""
     slot = _kind_slot(parse)
-    if slot is None or _plural_domain(slot.text):
+    if slot is None or _plural_domain(slot.text, home.language):
         return None
     for area_slot in parse.slots_named("area"):
         if area_slot.end <= slot.start and not parse.text[area_slot.end : slot.start].strip():
@@ -827,9 +823,12 @@ def _only_fitting(
     return everywhere if len(everywhere) == 1 else []
 
 
-def _plural_word(text: str) -> bool:
-    raw = re.sub(r"[^a-z0-9 ]+", " ", text.lower()).split()
-    return bool(raw) and singular(raw[-1]) != raw[-1]
+def _plural_word(text: str, lang: Language = ENGLISH) -> bool:
+    raw = _raw_words(text, lang)
+    heads = raw[-1:]
+    if lang.head_first:
+        heads += [w for w in raw if w not in lang.stopwords][:1]
+    return any(lang.is_plural(w) for w in heads)
 
 
 def _names_no_player(
@@ -839,6 +838,7 @@ def _names_no_player(
     pronoun: bool,
     kind: str | None,
     dc: str | None,
+    lang: Language = ENGLISH,
 ) -> bool:
     """A media command with no player named ("pause", "turn the music up
     in the kitchen", "mute the speaker"), and not "all of them", a plural
@@ -850,38 +850,35 @@ def _names_no_player(
         and not pronoun
         and kind in (None, "media_player")
         and dc is None
-        and (kind_slot is None or not _plural_word(kind_slot.text))
-        and not set(normalise_words(parse.text)) & _ALL_WORDS
+        and (kind_slot is None or not _plural_word(kind_slot.text, lang))
+        and not set(normalise_words(parse.text, lang)) & lang.all_words
     )
 
 
-_STATE_RE = re.compile(
-    r"\b(?:is|are|was|were|been|being|it's|that's)\s+(?:on|off|open|closed|locked)\b"
-)
+_STATE_RE = ENGLISH.state_re
 # Verbs that make "... is on" a command again: "make sure the heater is off".
-_IMPERATIVE_WORDS = (_SWITCH_WORDS - {"on", "off"}) | frozenset(
-    {"make", "put", "set", "keep", "get", "leave", "lock", "unlock", "open", "close"}
-)
+_IMPERATIVE_WORDS = ENGLISH.imperative_words
 
 
-def _states_not_asks(text: str) -> bool:
+def _states_not_asks(text: str, lang: Language = ENGLISH) -> bool:
     """ "the desk lamp is on", "the lights were off": a state reported, with
     no verb that asks for one."""
     lowered = text.lower()
-    if not _STATE_RE.search(lowered):
+    if not lang.state_re.search(lowered):
         return False
-    return not set(re.findall(r"[a-z]+", lowered)) & _IMPERATIVE_WORDS
+    said = re.findall(r"[a-z]+", lowered) if lang.ascii_words else lang.split(lowered)
+    return not set(said) & lang.imperative_words
 
 
-def _kind_said_as_noun(parse: Parse, device: Device) -> bool:
+def _kind_said_as_noun(parse: Parse, device: Device, lang: Language = ENGLISH) -> bool:
     """A word for the device's kind said after the utterance's first word:
     "lock all the doors", "close the garage". The verb alone ("lock and
     key", "lock screen settings") does not say a lock on purpose."""
-    said = tokens(parse.text)[1:]
+    said = tokens(parse.text, lang=lang)[1:]
     for t in said:
-        if _DOMAIN_WORDS.get(t.word) == device.kind or t.word == device.kind:
+        if lang.kind_words.get(t.word) == device.kind or t.word == device.kind:
             return True
-        if device.kind in _DOOR_WORDS.get(t.word, ()) or t.word == device.device_class:
+        if device.kind in lang.door_words.get(t.word, ()) or t.word == device.device_class:
             return True
     return False
 
@@ -889,13 +886,14 @@ def _kind_said_as_noun(parse: Parse, device: Device) -> bool:
 def _unexplained_words(parse: Parse, home: Home) -> list[str]:
     """Content words of the utterance in no slot and not command words."""
     inside = [(sl.start, sl.end) for sl in parse.slots]
+    lang = home.language
     return [
         t.word
         for t in home.gazetteer.tokens(parse.text)
         if not any(a <= t.start < b for a, b in inside)
-        and t.word not in COMMAND_WORDS
-        and t.word not in _PRONOUNS
-        and t.word not in _ALL_WORDS
+        and t.word not in lang.command_words
+        and t.word not in lang.pronouns
+        and t.word not in lang.all_words
         and not t.word.isdigit()
     ]
 
@@ -970,14 +968,20 @@ def _find_targets(
 ) -> _Targets:
     areas = _find_areas(parse, home)
     kind, dc = _kind_filter(parse)
-    names = [s for s in parse.slots_named("name") if _slot_words(s).lower() not in _PRONOUNS]
+    lang = home.language
+    names = [s for s in parse.slots_named("name") if _slot_words(s).lower() not in lang.pronouns]
     # Whole words: "it's dark" does not refer to anything.
+    said_words = (
+        re.findall(r"[a-z]+(?:'[a-z]+)?", parse.text.lower())
+        if lang.ascii_words
+        else lang.split(parse.text)
+    )
     pronoun = len(names) < len(parse.slots_named("name")) or bool(
-        _PRONOUN_WORDS & set(re.findall(r"[a-z]+(?:'[a-z]+)?", parse.text.lower()))
+        lang.pronoun_words & set(said_words)
     )
     # "it" with nothing remembered here cannot mean the last player touched.
     refers = pronoun and bool(context.recall(site, now))
-    if _names_no_player(parse, intent, names, refers, kind, dc):
+    if _names_no_player(parse, intent, names, refers, kind, dc, lang):
         # A bare follow-up ("a bit louder" just after "turn on the radio")
         # is about the player this site just touched; a place or a kind word
         # ("mute the speaker", "pause the music in the kitchen") chooses anew.
@@ -1013,10 +1017,10 @@ def _find_targets(
             group, implicit=implicit, where=_place(areas), how="area" if implicit else "kind"
         )
 
-    said = set(normalise_words(parse.text))
+    said = set(normalise_words(parse.text, lang))
     if (kind or dc) and not pronoun:
         what = (dc or kind or "").replace("_", " ")
-        if said & _ALL_WORDS:
+        if said & lang.all_words:
             group = _group(home, None, kind, dc, intent)
             if group:
                 return _Targets(group, where="the home", how="kind")
@@ -1046,11 +1050,16 @@ def _find_targets(
     if unexplained:
         what = " ".join(unexplained)
         raise _Failed("unknown_name", f"I don't know a device called '{what}'", [what])
-    if intent in _SWITCH_INTENTS and not said & _SWITCH_WORDS:
+    if intent in _SWITCH_INTENTS and not said & lang.switch_words:
         raise _Failed("no_target", "which device? Say its name or the area")
     # Everything in the home at once is the widest thing a parse can move:
     # only on a sure parse ("that's all on me" is not "turn everything on").
-    if not pronoun and said & _ALL_WORDS and intent in _IMPLICIT_KINDS and parse.confidence >= sure:
+    if (
+        not pronoun
+        and said & lang.all_words
+        and intent in _IMPLICIT_KINDS
+        and parse.confidence >= sure
+    ):
         return _Targets(
             _group(home, None, None, None, intent), implicit=True, where="the home", how="area"
         )
@@ -1087,7 +1096,10 @@ def _asked_about(parse: Parse, intent: str, home: Home) -> Device | None:
         return None
     fits = _INTENT_FITS.get(intent)
     spoken = [_slot_words(s) for s in parse.slots if s.name in ("area", "name", "floor")]
-    phrases = [f"{w} temperature" for w in spoken] if intent == "HassClimateGetTemperature" else []
+    phrase = home.language.temperature_phrase
+    phrases = (
+        [phrase.format(name=w) for w in spoken] if intent == "HassClimateGetTemperature" else []
+    )
     for phrase in [*phrases, *spoken]:
         m = home.match_device(phrase)
         if m.found is not None and m.found.can("query") and (fits is None or fits(m.found)):
@@ -1165,11 +1177,14 @@ def _choose_player(
 
     # A kind word players are called by ("speaker", "TV") narrows the choice
     # to those so called; one that none is called by ("music") does not.
-    word = set(normalise_words(kind_slot.text)) if kind_slot is not None else set()
+    lang = home.language
+    word = set(normalise_words(kind_slot.text, lang)) if kind_slot is not None else set()
 
     def called(pool: list[Device]) -> list[Device]:
         return [
-            d for d in pool if any(word <= set(normalise_words(p)) for p in (d.name, *d.aliases))
+            d
+            for d in pool
+            if any(word <= set(normalise_words(p, lang)) for p in (d.name, *d.aliases))
         ]
 
     if not word or not called(home.devices_in(None, kind="media_player")):
@@ -1231,18 +1246,19 @@ def resolve_targets(
         return Resolution(reason="nevermind")
     if intent not in SUPPORTED_INTENTS:
         return Resolution(error=f"edged does not handle {intent}", reason="unsupported_intent")
+    lang = home.language
     site_area = home.area_of_site(site)
     model_named = any(s.name in _TARGET_SLOTS for s in parse.slots)
     parse = ground_names(_join_split_area(parse, home), home)
     if (
         not model_named
         and intent in _SWITCH_INTENTS
-        and not set(normalise_words(parse.text)) & _SWITCH_OP_WORDS
+        and not set(normalise_words(parse.text, lang)) & lang.switch_op_words
     ):
         # The model saw no target and the words say no switching ("the
         # kettle is boiling"): a name in a remark is not a command.
         return Resolution(error="which device? Say its name or the area", reason="no_target")
-    if intent in _SWITCH_INTENTS and _states_not_asks(parse.text):
+    if intent in _SWITCH_INTENTS and _states_not_asks(parse.text, lang):
         # "the desk lamp is on" says how things are; it asks for nothing.
         return Resolution(
             error="that sounds like a statement; say turn on or off", reason="no_target"
@@ -1263,7 +1279,7 @@ def resolve_targets(
     if (
         targets.how == "area"
         and intent in _SWITCH_INTENTS
-        and not set(normalise_words(parse.text)) & _SWITCH_OP_WORDS
+        and not set(normalise_words(parse.text, lang)) & lang.switch_op_words
     ):
         # A place alone ("i'm in the garden", "make the office warmer") is
         # an implicit group only when the words say to switch it.
@@ -1278,7 +1294,7 @@ def resolve_targets(
             continue
         if device.sensitive and (
             targets.how not in ("name", "kind")
-            or (targets.how == "kind" and not _kind_said_as_noun(parse, device))
+            or (targets.how == "kind" and not _kind_said_as_noun(parse, device, lang))
         ):
             # Locks, garage doors, gates, alarms: only on purpose, never as
             # part of a place, through "it", or as the only one that fits.

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
+from edged.lang import get_language
 from edged.nlu.backends import Backend, load_backend
 from edged.nlu.schema import OUT_OF_SCOPE
 from edged.nlu.types import Parse, Slot
@@ -59,16 +60,33 @@ class ModelInfo:
     # edged.nlu.calibration): the confidence floor compares a calibrated
     # probability. 1.0 for models written before it was fitted.
     intent_temperature: float = 1.0
+    # The language the model was trained in (labels.json `language`; models
+    # written before the trainer recorded it are English).
+    language: str = "en"
 
 
-def default_model_dir() -> Path:
+MODEL_NAME = "edged-nlu"
+
+
+def model_name(language: str = "en") -> str:
+    """The directory name of the model for `language`: edged-nlu (English),
+    edged-nlu-<code> otherwise."""
+    return MODEL_NAME if language == "en" else f"{MODEL_NAME}-{language}"
+
+
+def default_model_dir(language: str = "en") -> Path:
     """`EDGED_MODEL_DIR` if set (the systemd unit and the container set it:
     an installed package has no models/ beside it), else the model shipped in
-    the repository next to the package."""
+    the repository next to the package. For a language other than English,
+    the directory beside that one named edged-nlu-<code>
+    (models/edged-nlu-de)."""
     env = os.environ.get("EDGED_MODEL_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent.parent / "models" / "edged-nlu"
+    english = (
+        Path(env) if env else Path(__file__).resolve().parent.parent.parent / "models" / MODEL_NAME
+    )
+    if language == "en":
+        return english
+    return english.with_name(f"{english.name}-{language}")
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -79,6 +97,12 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 def clean_text(text: str) -> str:
     """Control characters out, white space folded: what the model saw in training."""
     return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
+def _edge_punct(ch: str) -> bool:
+    """Punctuation a slot's words may not start or end with (% and ° are
+    units, part of the value)."""
+    return not ch.isalnum() and ch not in "%°"
 
 
 # A name or area said in the possessive ends before the "'s".
@@ -256,11 +280,45 @@ def viterbi(probs: np.ndarray, step: np.ndarray, start: np.ndarray) -> list[int]
     return tags[::-1]
 
 
-def _words(enc: Any) -> tuple[list[list[int]], list[int]]:
+_ELISION = frozenset("'’")
+
+
+def split_elisions(
+    word_ids: list[int | None], offsets: list[tuple[int, int]], text: str
+) -> list[int | None]:
+    """Word ids with a word cut after an apostrophe inside it: "l'entrée",
+    "dell'ingresso" are two words ("l'" + "entrée"), so the area has a first
+    sub-token of its own to be tagged on. A SentencePiece tokenizer keeps
+    them one white-space word; WordPiece already splits at the apostrophe,
+    so English words are left as they were. Training (edged.training.train)
+    and the runtime cut words the same way."""
+    out: list[int | None] = []
+    shift = 0
+    prev_wid: int | None = None
+    prev_end = -1
+    for wid, (start, end) in zip(word_ids, offsets, strict=True):
+        if wid is None:
+            out.append(None)
+            continue
+        if (
+            wid == prev_wid
+            and start > 0
+            and start == prev_end
+            and text[start - 1 : start] in _ELISION
+        ):
+            shift += 1
+        out.append(wid + shift)
+        prev_wid, prev_end = wid, end
+    return out
+
+
+def _words(enc: Any, text: str | None = None) -> tuple[list[list[int]], list[int]]:
     """Each word's [start, end] characters and the token row of its first
     sub-token (where the slot head's tag for the word is read)."""
-    word_ids: list[int | None] = enc.word_ids
     offsets: list[tuple[int, int]] = enc.offsets
+    word_ids: list[int | None] = enc.word_ids
+    if text is not None:
+        word_ids = split_elisions(word_ids, offsets, text)
     bounds: list[list[int]] = []
     first: list[int] = []
     index: dict[int, int] = {}
@@ -287,8 +345,12 @@ class NluModel:
         backend: str | Backend = "onnxruntime",
         confidence_floor: float = 0.5,
         providers: list[str] | None = None,
+        language: str | None = None,
     ) -> None:
-        path = Path(model_dir) if model_dir is not None else default_model_dir()
+        """`language`: the language the model must be for (the config's
+        `language`); a model of another language is refused. None takes the
+        model's own."""
+        path = Path(model_dir) if model_dir is not None else default_model_dir(language or "en")
         for name in ("labels.json", "tokenizer.json"):
             if not (path / name).is_file():
                 raise ModelLoadError(f"model directory {path} has no {name}")
@@ -311,7 +373,9 @@ class NluModel:
                 },
                 slot_values={str(k): dict(v) for k, v in (meta.get("slot_values") or {}).items()},
                 intent_temperature=float(meta.get("intent_temperature", 1.0)),
+                language=str(meta.get("language") or "en"),
             )
+            self.language = get_language(self.info.language)
             if not 0 < self.info.intent_temperature < 100:
                 raise ValueError(
                     f"intent_temperature {self.info.intent_temperature} is not in (0, 100)"
@@ -319,6 +383,12 @@ class NluModel:
             self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         except (OSError, ValueError, KeyError, Exception) as e:
             raise ModelLoadError(f"cannot read model in {path}: {e}") from e
+        if language is not None and language != self.info.language:
+            raise ModelLoadError(
+                f"the model in {path} is for language {self.info.language!r} (labels.json), "
+                f"not {language!r}: set nlu.model_dir to a {language!r} model "
+                f"(edged train --language {language}) or language: {self.info.language}"
+            )
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(self.info.max_tokens)
         self.backend: Backend = (
@@ -365,7 +435,7 @@ class NluModel:
         # read jointly; otherwise only once the intent is recognised.
         words: tuple[list[list[int]], np.ndarray] | None = None
         if self._tag_mask is not None:
-            words = self._word_probs(enc, slot_logits)
+            words = self._word_probs(enc, slot_logits, text)
         top = int(probs.argmax())
         if words is not None:
             probs, top, word_probs = decode_intent(probs, words[1], self._tag_mask)
@@ -377,7 +447,7 @@ class NluModel:
         if label == self._oos or confidence < self.confidence_floor:
             intent = None
         else:
-            bounds, word_probs = words or self._word_probs(enc, slot_logits)
+            bounds, word_probs = words or self._word_probs(enc, slot_logits, text)
             if bounds:
                 slots = tuple(self._decode_slots(text, bounds, word_probs))
         t3 = time.perf_counter()
@@ -395,10 +465,12 @@ class NluModel:
         )
 
     @staticmethod
-    def _word_probs(enc: Any, slot_logits: np.ndarray) -> tuple[list[list[int]], np.ndarray]:
+    def _word_probs(
+        enc: Any, slot_logits: np.ndarray, text: str
+    ) -> tuple[list[list[int]], np.ndarray]:
         """Each word's character bounds and the slot head's tag probabilities
         on its first sub-token."""
-        bounds, first = _words(enc)
+        bounds, first = _words(enc, text)
         return bounds, _softmax(slot_logits[0])[first]
 
     def _decode_slots(
@@ -436,6 +508,18 @@ class NluModel:
                 m = _POSSESSIVE_END.search(text, start, end)
                 if m is not None and m.start() > start:
                     end = m.start()
+            # Punctuation is never part of a value: a SentencePiece word keeps
+            # it ("Küche," is one word), a WordPiece one does not.
+            while end > start and _edge_punct(text[end - 1]):
+                end -= 1
+            while (
+                start < end
+                and _edge_punct(text[start])
+                and not (text[start] == "-" and text[start + 1 : start + 2].isdigit())
+            ):
+                start += 1
+            if start == end:
+                continue
             words_text = text[start:end]
             out.append(
                 Slot(
@@ -443,9 +527,9 @@ class NluModel:
                     text=words_text,
                     start=start,
                     end=end,
-                    value=list_value(words_text, self.info.slot_values[name])
+                    value=list_value(words_text, self.info.slot_values[name], self.language)
                     if name in self.info.slot_values
-                    else normalise_value(name, words_text),
+                    else normalise_value(name, words_text, self.language),
                     confidence=float(np.mean(ps)),
                 )
             )

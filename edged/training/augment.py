@@ -35,6 +35,40 @@ _CLOSERS = ("please", "thanks", "thank you", "now", "right now", "for me", "woul
 _ARTICLES = frozenset({"the", "a", "my", "our"})
 
 
+@dataclass(frozen=True)
+class NoiseWords:
+    """A language's recogniser slips and padding (English's are this module's
+    tables; another language's the `noise` section of
+    edged/training/lang/<code>.yaml)."""
+
+    swaps: dict[str, tuple[str, ...]]
+    fillers: tuple[str, ...]
+    openers: tuple[str, ...]
+    closers: tuple[str, ...]
+    articles: frozenset[str]
+    # Words of a slot a swap may still change ("lights" -> "lites").
+    slot_swaps: frozenset[str] = frozenset({"light", "lights"})
+
+
+ENGLISH_NOISE = NoiseWords(_SWAPS, _FILLERS, _OPENERS, _CLOSERS, _ARTICLES)
+
+
+def noise_for(language: str = "en") -> NoiseWords:
+    if language == "en":
+        return ENGLISH_NOISE
+    from edged.training.vocab import checked, lang_file
+
+    raw = checked(lang_file(language)["noise"], NoiseWords, f"{language}.yaml noise")
+    return NoiseWords(
+        swaps={k: tuple(v) for k, v in raw["swaps"].items()},
+        fillers=tuple(raw["fillers"]),
+        openers=tuple(raw["openers"]),
+        closers=tuple(raw["closers"]),
+        articles=frozenset(raw["articles"]),
+        slot_swaps=frozenset(raw.get("slot_swaps", ())),
+    )
+
+
 @dataclass
 class _Word:
     text: str
@@ -55,6 +89,10 @@ def _words(ex: Example) -> tuple[list[_Word], list[str]]:
                 break
         words.append(_Word(token, span))
     return words, names
+
+
+def _slot_inside_word(ex: Example) -> bool:
+    return any(s > 0 and ex.text[s - 1] in "'’" for s, _, _ in ex.spans)
 
 
 def _example(words: list[_Word], names: list[str], ex: Example) -> Example:
@@ -99,21 +137,28 @@ def _misspell(rng: random.Random, word: str) -> str:
     return word
 
 
-def add_asr_noise(ex: Example, rng: random.Random, strength: float = 1.0) -> Example:
-    """A noisier copy of `ex`, its spans kept exact."""
+def add_asr_noise(
+    ex: Example, rng: random.Random, strength: float = 1.0, noise: NoiseWords = ENGLISH_NOISE
+) -> Example:
+    """A noisier copy of `ex`, its spans kept exact (slips in `noise`'s language).
+    A sentence where a slot starts inside a word, after an elided article
+    ("l'entrée"), is left as it is: the word-level edits would move the
+    slot's start."""
+    if _slot_inside_word(ex):
+        return ex
     words, names = _words(ex)
     p = strength
     for w in words:
         lw = w.text.lower()
-        if lw in _SWAPS and rng.random() < 0.35 * p and (w.span < 0 or lw in ("light", "lights")):
-            w.text = rng.choice(_SWAPS[lw])
+        if lw in noise.swaps and rng.random() < 0.35 * p and (w.span < 0 or lw in noise.slot_swaps):
+            w.text = rng.choice(noise.swaps[lw])
         elif w.span >= 0 and names[w.span] in ("name", "area") and rng.random() < 0.06 * p:
             w.text = _misspell(rng, w.text)
     if rng.random() < 0.3 * p:
-        words = [w for w in words if not (w.span < 0 and w.text.lower() in _ARTICLES)] or words
+        words = [w for w in words if not (w.span < 0 and w.text.lower() in noise.articles)] or words
     if rng.random() < 0.25 * p:
         i = rng.randrange(0, len(words) + 1)
-        words.insert(i, _Word(rng.choice(_FILLERS), -1))
+        words.insert(i, _Word(rng.choice(noise.fillers), -1))
     if rng.random() < 0.08 * p and words:
         i = rng.randrange(len(words))
         words.insert(i, _Word(words[i].text, words[i].span))
@@ -124,10 +169,15 @@ def add_asr_noise(ex: Example, rng: random.Random, strength: float = 1.0) -> Exa
         if a.span == b.span:
             words[i : i + 2] = [_Word(a.text + b.text, a.span)]
     if rng.random() < 0.12 * p:
-        words.insert(0, _Word(rng.choice(_OPENERS), -1))
+        words.insert(0, _Word(rng.choice(noise.openers), -1))
     if rng.random() < 0.1 * p:
-        words.append(_Word(rng.choice(_CLOSERS), -1))
+        words.append(_Word(rng.choice(noise.closers), -1))
     return _example(words, names, ex)
+
+
+def _same_length(text: str, cased: str) -> str:
+    """`cased` when it keeps every offset ("groß".upper() is "GROSS": not)."""
+    return cased if len(cased) == len(text) else text
 
 
 def vary_surface(ex: Example, rng: random.Random) -> Example:
@@ -135,11 +185,11 @@ def vary_surface(ex: Example, rng: random.Random) -> Example:
     text = ex.text
     r = rng.random()
     if r < 0.05:
-        text = text.upper()
+        text = _same_length(text, text.upper())
     elif r < 0.15:
-        text = text.title()
+        text = _same_length(text, text.title())
     elif r < 0.4:
-        text = text[:1].upper() + text[1:]
+        text = _same_length(text, text[:1].upper() + text[1:])
     if rng.random() < 0.25 and text and text[-1].isalnum():
         text += rng.choice((".", "?", "!", "."))
     # Spans keep their offsets: case changes and a trailing mark move nothing.

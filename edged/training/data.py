@@ -1,16 +1,18 @@
 """Training examples: templates -> sentences with spans -> noisy variants.
 
 Sources, all from this project and PyPI packages:
-  * home-assistant-intents' English templates (via hassil), relabelled to
-    edged's schema; the intents edged does not act on (timers, weather,
-    shopping lists, music search, ...) become `OutOfScope` negatives;
-  * edged's own templates in `templates/`: colloquial commands and hard
-    out-of-scope sentences.
-Deterministic for a seed.
+  * home-assistant-intents' templates of the language (via hassil),
+    relabelled to edged's schema; the intents edged does not act on (timers,
+    weather, shopping lists, music search, ...) become `OutOfScope` negatives;
+  * edged's own templates in `templates/` (English) or `templates/<code>/`
+    (another language): colloquial commands and hard out-of-scope sentences.
+Names, areas, numbers and noise come in the same language
+(edged/training/lang/<code>.yaml, edged.lang). Deterministic for a seed.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -28,11 +30,12 @@ from hassil.expression import Group
 from hassil.intents import Intents, RangeSlotList, RangeType, TextSlotList
 
 from edged.nlu.schema import INTENTS, OUT_OF_SCOPE
-from edged.training.augment import add_asr_noise, vary_surface
+from edged.training.augment import add_asr_noise, noise_for, vary_surface
 from edged.training.sampler import (
     Example,
     TemplateSampler,
     parse_templates,
+    sampler_words,
     schema_slot,
     tag_domain_words,
 )
@@ -116,13 +119,22 @@ class _Source:
     own_lists: frozenset[str] = frozenset()
 
 
-def _templates_dir() -> Path:
-    return Path(str(resources.files("edged.training") / "templates"))
+def _templates_dir(language: str = "en") -> Path:
+    """edged's own templates: templates/ for English, templates/<code>/ for
+    another language."""
+    base = Path(str(resources.files("edged.training") / "templates"))
+    return base if language == "en" else base / language
 
 
-def load_own_templates(paths: Iterable[Path] | None = None) -> list[dict[str, Any]]:
-    files = list(paths) if paths is not None else sorted(_templates_dir().glob("*.yaml"))
-    return [yaml.safe_load(p.read_text(encoding="utf-8")) for p in files]
+def load_own_templates(
+    paths: Iterable[Path] | None = None, language: str = "en"
+) -> list[dict[str, Any]]:
+    if paths is None:
+        folder = _templates_dir(language)
+        if not folder.is_dir():
+            raise ValueError(f"no training templates for language {language!r} ({folder})")
+        paths = sorted(folder.glob("*.yaml"))
+    return [yaml.safe_load(p.read_text(encoding="utf-8")) for p in paths]
 
 
 def _merge(base: Intents, own: dict[str, Any]) -> Intents:
@@ -133,21 +145,26 @@ def _merge(base: Intents, own: dict[str, Any]) -> Intents:
     return intents
 
 
-def ha_intents() -> Intents:
+@functools.cache
+def ha_intents(language: str = "en") -> Intents:
+    """Home Assistant's templates for `language` (home-assistant-intents)."""
     from home_assistant_intents import get_intents
 
-    data = get_intents("en")
-    if data is None:  # pragma: no cover - the package always ships English
-        raise RuntimeError("home-assistant-intents has no English templates")
+    data = get_intents(language)
+    if data is None:
+        raise ValueError(f"home-assistant-intents has no templates for language {language!r}")
     return Intents.from_dict(data)
 
 
 def _sources(
-    own: list[dict[str, Any]], extra: list[dict[str, Any]], builtin: bool = True
+    own: list[dict[str, Any]],
+    extra: list[dict[str, Any]],
+    builtin: bool = True,
+    language: str = "en",
 ) -> list[_Source]:
     """Where sentences come from. Without `builtin`, only `own` and `extra`
     (which may still use Home Assistant's lists and rules)."""
-    ha = ha_intents()
+    ha = ha_intents(language)
     sources = []
     if builtin:
         sources += [_Source(ha, name, label, "ha") for name, label in HA_INTENTS.items()]
@@ -197,7 +214,9 @@ def _add_list_values(entry: dict[str, Any], slot_list: Any, intents: Intents) ->
                     values.setdefault(words, value.value_out)
 
 
-def own_slot_values(docs: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def own_slot_values(
+    docs: Iterable[dict[str, Any]], language: str = "en"
+) -> dict[str, dict[str, Any]]:
     """What each slot of a user's own lists stands for, for labels.json
     `slot_values`: the words of each value ("dinner time", tidied) -> its
     `out` value ("dinner"), as hassil would fill it; for a range list
@@ -206,7 +225,7 @@ def own_slot_values(docs: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]
     file's own {area} list is still an area, for the resolver). A slot is
     named as in the templates: {scene} is `scene`, {scene:where} is `where`."""
     out: dict[str, dict[str, Any]] = {}
-    ha = ha_intents()
+    ha = ha_intents(language)
     for doc in docs:
         own = defined_lists(doc)
         intents = _merge(ha, doc)
@@ -249,11 +268,12 @@ def _pick_source(
     return rng.choices(same, weights=sizes)[0]
 
 
-def _relabel(src: _Source, values: dict[str, Any]) -> str:
+def _relabel(src: _Source, values: dict[str, Any], fixed: dict[str, Any] | None = None) -> str:
     if src.label is not None:
         return src.label
-    # HassSetVolumeRelative: "up"/"down" words or a signed step.
-    step = values.get("volume_step", "up")
+    # HassSetVolumeRelative: "up"/"down" words or a signed step, from a list
+    # or fixed by the template's block (French, Spanish: `slots: {volume_step: down}`).
+    step = values.get("volume_step", (fixed or {}).get("volume_step", "up"))
     if isinstance(step, str):
         return "EdgedVolumeDown" if step == "down" else "EdgedVolumeUp"
     return "EdgedVolumeDown" if step < 0 else "EdgedVolumeUp"
@@ -268,17 +288,22 @@ def generate_examples(
     noise: float = 0.45,
     progress: Callable[[Iterable[Any]], Iterable[Any]] | None = None,
     builtin: bool = True,
+    language: str = "en",
 ) -> list[Example]:
     """Sentences for every intent, deduplicated, in a seed-determined order.
 
     `noise` is the share of examples that get speech-recogniser noise.
     Without `builtin`, Home Assistant's intents are left out: only the
-    intents of `own_templates` and `extra_templates`.
+    intents of `own_templates` and `extra_templates`. `language`: Home
+    Assistant's templates, edged's own, names, numbers and noise of that
+    language.
     """
     rng = random.Random(seed)
     counts = {**DEFAULT_COUNTS, **(counts or {})}
-    own = load_own_templates() if own_templates is None else own_templates
-    sources = _sources(own, extra_templates or [], builtin)
+    own = load_own_templates(language=language) if own_templates is None else own_templates
+    sources = _sources(own, extra_templates or [], builtin, language)
+    sw = sampler_words(language)
+    noise_words = noise_for(language)
     by_label: dict[str, list[tuple[_Source, list[Any]]]] = {}
     for src in sources:
         blocks = parse_templates(src.intents, src.intent)
@@ -293,7 +318,8 @@ def generate_examples(
         groups = by_label[key]
         target = counts.get(key, per_intent) * (2 if key == "EdgedVolume" else 1)
         sampler_cache = {
-            id(src.intents): TemplateSampler(src.intents, rng, src.own_lists) for src, _ in groups
+            id(src.intents): TemplateSampler(src.intents, rng, src.own_lists, language)
+            for src, _ in groups
         }
         made = 0
         for _ in range(target * 4):
@@ -303,11 +329,11 @@ def generate_examples(
             data, sentences = rng.choice(blocks)
             sentence = rng.choice(sentences)
             text, spans, values = sampler_cache[id(src.intents)].sample(sentence, data)
-            label = _relabel(src, values)
-            spans = [] if label == OUT_OF_SCOPE else tag_domain_words(text, spans)
+            label = _relabel(src, values, data.slots)
+            spans = [] if label == OUT_OF_SCOPE else tag_domain_words(text, spans, sw)
             ex = Example(text, label, spans, src.tag)
             if rng.random() < noise:
-                ex = add_asr_noise(ex, rng)
+                ex = add_asr_noise(ex, rng, noise=noise_words)
             ex = vary_surface(ex, rng)
             if not ex.text or ex.text.lower() in seen:
                 continue

@@ -22,6 +22,7 @@ import logging
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,7 @@ def export_int8(model: Any, fp32_path: Path, int8_path: Path) -> dict[str, Any]:
         if counts.get("Attention", 0) != layers:
             problem = f"fused {counts.get('Attention', 0)} of {layers} attention layers"
         else:
-            diff = max_output_diff(fp32_path, fused)
+            diff = max_output_diff(fp32_path, fused, ProbeIds.for_config(cfg))
             if diff > 1e-3:
                 problem = f"the fused graph's outputs differ by {diff:.1e}"
         if problem is None:
@@ -115,7 +116,38 @@ def fuse_for_onnxruntime(src: Path, dst: Path, num_heads: int, hidden_size: int)
     return counts
 
 
-def max_output_diff(a: Path, b: Path) -> float:
+@dataclass(frozen=True)
+class ProbeIds:
+    """The token ids random check sequences are made of: ordinary pieces
+    drawn from [low, high), the encoder's own first, last and padding ids.
+    The default is the English WordPiece model's ([CLS] 101, [SEP] 102,
+    [PAD] 0); `for_config` reads them from an encoder's config (the
+    converted multilingual one: <s> 0, </s> 2, <pad> 1, a pruned vocabulary
+    of ~11,000 pieces)."""
+
+    low: int = 1000
+    high: int = 20000
+    first: int = 101
+    last: int = 102
+    pad: int = 0
+
+    @classmethod
+    def for_config(cls, config: Any) -> ProbeIds:
+        vocab = int(config.vocab_size)
+        high = min(20000, vocab)
+        pad = getattr(config, "pad_token_id", None)
+        first = getattr(config, "bos_token_id", None)
+        last = getattr(config, "eos_token_id", None)
+        return cls(
+            low=min(1000, high // 10),
+            high=high,
+            first=101 if first is None else int(first),
+            last=102 if last is None else int(last),
+            pad=0 if pad is None else int(pad),
+        )
+
+
+def max_output_diff(a: Path, b: Path, probe: ProbeIds | None = None) -> float:
     """Largest difference between two ONNX models' outputs on random token
     sequences of several lengths, with and without padding (slot logits of
     padded positions are never read, so they are left out)."""
@@ -126,14 +158,17 @@ def max_output_diff(a: Path, b: Path) -> float:
     opts.log_severity_level = 3
     sa = ort.InferenceSession(str(a), opts, providers=["CPUExecutionProvider"])
     sb = ort.InferenceSession(str(b), opts, providers=["CPUExecutionProvider"])
+    p = probe or ProbeIds()
     rng = np.random.default_rng(0)
     worst = 0.0
     for real, width in ((3, 3), (7, 7), (17, 17), (9, 24), (40, 48)):
-        ids = np.zeros((2, width), dtype=np.int64)
-        ids[:, :real] = rng.integers(1000, 20000, size=(2, real))
-        ids[:, 0], ids[:, real - 1] = 101, 102
-        ids[1, real // 2 + 1 :] = 0  # the second row shorter: padding inside a batch
-        mask = (ids != 0).astype(np.int64)
+        ids = np.full((2, width), p.pad, dtype=np.int64)
+        ids[:, :real] = rng.integers(p.low, p.high, size=(2, real))
+        ids[:, 0], ids[:, real - 1] = p.first, p.last
+        mask = np.zeros_like(ids)
+        mask[0, :real] = 1
+        ids[1, real // 2 + 1 :] = p.pad  # the second row shorter: padding inside a batch
+        mask[1, : min(real, real // 2 + 1)] = 1
         feed = {"input_ids": ids, "attention_mask": mask}
         for x, y in zip(sa.run(None, feed), sb.run(None, feed), strict=True):
             if x.ndim == 3:
@@ -249,7 +284,7 @@ def model_from_onnx(fp32_path: Path) -> Any:
 
     with tempfile.TemporaryDirectory(prefix="edged-export-") as tmp:
         again = export_onnx(model, Path(tmp) / "again.onnx")
-        diff = max_output_diff(fp32_path, again)
+        diff = max_output_diff(fp32_path, again, ProbeIds.for_config(model.encoder.config))
     if diff > 1e-4:
         raise SystemExit(f"{fp32_path}: the rebuilt model differs from the file by {diff:.1e}")
     return model

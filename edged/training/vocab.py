@@ -9,7 +9,14 @@ Tiffany lamp".
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 FIRST_NAMES = [
     "anna",
@@ -674,25 +681,28 @@ MEASURES = [
 ]
 
 
-def make_sensor_name(rng: random.Random, device_class: str | None = None) -> str:
+def make_sensor_name(
+    rng: random.Random, device_class: str | None = None, w: Words | None = None
+) -> str:
     """A sensor entity's name: "<thing> <measurement>", maybe "... sensor"."""
+    w = w or english_words()
     measure = (
-        device_class.replace("_", " ")
+        w.measure_of(device_class)
         if device_class and rng.random() < 0.4
-        else rng.choice(MEASURES)
+        else rng.choice(w.measures)
     )
     r = rng.random()
     if r < 0.45:
-        thing = rng.choice(SENSOR_THINGS)
+        thing = rng.choice(w.sensor_things)
     elif r < 0.7:
-        thing = rng.choice(ROOMS)
+        thing = rng.choice(w.rooms)
     elif r < 0.85:
-        thing = f"{rng.choice(ROOMS)} {rng.choice(SENSOR_THINGS)}"
+        thing = w.join(w.room_thing, room=rng.choice(w.rooms), thing=rng.choice(w.sensor_things))
     else:
-        thing = rng.choice(ODD_WORDS)
-    name = f"{thing} {measure}"
+        thing = rng.choice(w.odd_words)
+    name = w.join(w.thing_measure, thing=thing, measure=measure)
     if rng.random() < 0.2:
-        name += " sensor"
+        name += w.sensor_suffix
     return name
 
 
@@ -714,21 +724,25 @@ DOMAIN_WEIGHTS: dict[str, float] = {
 }
 
 
-def make_area(rng: random.Random) -> str:
+def make_area(rng: random.Random, w: Words | None = None) -> str:
+    w = w or english_words()
     r = rng.random()
     if r < 0.62:
-        return rng.choice(ROOMS)
+        return rng.choice(w.rooms)
     if r < 0.75:
-        return f"{rng.choice(FIRST_NAMES)}'s {rng.choice(('room', 'bedroom', 'office', 'study'))}"
+        owner = rng.choice(w.first_names)
+        return w.pick(rng, w.owner_room).format(owner=owner, room=rng.choice(w.own_rooms))
     if r < 0.88:
-        return f"{rng.choice(ROOM_QUALIFIERS)} {rng.choice(ROOMS)}"
+        return w.join(
+            w.qualified_room, qualifier=rng.choice(w.room_qualifiers), room=rng.choice(w.rooms)
+        )
     if r < 0.95:
-        return f"{rng.choice(ODD_WORDS)} room"
-    return rng.choice(ODD_WORDS)
+        return w.join(w.odd_room, odd=rng.choice(w.odd_words))
+    return rng.choice(w.odd_words)
 
 
-def make_floor(rng: random.Random) -> str:
-    return rng.choice(FLOORS)
+def make_floor(rng: random.Random, w: Words | None = None) -> str:
+    return rng.choice((w or english_words()).floors)
 
 
 def pick_domain(rng: random.Random) -> str:
@@ -758,46 +772,167 @@ SUFFIXES = [
 
 
 def make_name(
-    rng: random.Random, domain: str | None = None, device_class: str | None = None
+    rng: random.Random,
+    domain: str | None = None,
+    device_class: str | None = None,
+    w: Words | None = None,
 ) -> str:
-    """A device name fitting `domain` (any domain when None)."""
-    domain = domain if domain in HEADS else pick_domain(rng)
+    """A device name fitting `domain` (any domain when None), in `w`'s words
+    (English's by default)."""
+    w = w or english_words()
+    domain = domain if domain in w.heads else pick_domain(rng)
     if domain == "person" and rng.random() < 0.7:
-        return rng.choice(FIRST_NAMES)
+        return rng.choice(w.first_names)
     if domain == "sensor" and rng.random() < (0.7 if device_class else 0.3):
-        return make_sensor_name(rng, device_class)
-    head = rng.choice(HEADS[domain])
+        return make_sensor_name(rng, device_class, w)
+    head = rng.choice(w.heads[domain])
     if domain in ("binary_sensor", "device_tracker") and rng.random() < 0.35:
         return head  # "is the phone charging?", "is gas detected?"
     if domain in ("scene", "script") and rng.random() < 0.4:
         r = rng.random()
         if r < 0.5:
-            return f"{rng.choice(ODD_WORDS + QUALITIES)} {rng.choice(('mode', 'time', 'scene'))}"
+            return w.join(
+                w.odd_mode, odd=rng.choice(w.odd_words + w.qualities), mode=rng.choice(w.modes)
+            )
         return head
     if domain == "vacuum" and rng.random() < 0.2:
-        return rng.choice(FIRST_NAMES)  # "start bob"
+        return rng.choice(w.first_names)  # "start bob"
     r = rng.random()
     if r < 0.06:
         # a qualifier after the noun: "curtain left", "lamp 2"
-        return f"{head} {rng.choice(SUFFIXES)}"
+        return f"{head} {rng.choice(w.suffixes)}"
     if r < 0.28:
         # The bare noun, as many homes name things ("Computer", "Kettle",
         # "TV"): at 6 % the model learnt names by their nouns and read
         # "turn off the computer" as out of scope.
         return head
     if r < 0.5:
-        return f"{rng.choice(ROOMS)} {head}"
+        return w.pick(rng, w.room_head).format(room=rng.choice(w.rooms), head=head)
     if r < 0.6:
-        return f"{rng.choice(FIRST_NAMES)}'s {head}"
+        return w.pick(rng, w.owner_head).format(owner=rng.choice(w.first_names), head=head)
     if r < 0.7:
-        return f"{rng.choice(QUALITIES)} {head}"
+        return w.join(w.quality_head, quality=rng.choice(w.qualities), head=head)
     if r < 0.83:
-        return f"{rng.choice(ODD_WORDS)} {head}"
+        return f"{rng.choice(w.odd_words)} {head}"
     if r < 0.9:
-        return f"{rng.choice(ROOMS)} {rng.choice(QUALITIES)} {head}"
+        return w.join(
+            w.room_quality_head,
+            room=rng.choice(w.rooms),
+            quality=rng.choice(w.qualities),
+            head=head,
+        )
     if r < 0.93:
-        return f"{rng.choice(ODD_WORDS)} {rng.randint(1, 4)}"
+        return f"{rng.choice(w.odd_words)} {rng.randint(1, 4)}"
     if r < 0.96:
-        return f"{rng.choice(ACTIVITIES)} {rng.choice(PLACES)}"
+        return w.join(
+            w.activity_place, activity=rng.choice(w.activities), place=rng.choice(w.places)
+        )
     # Names without a device word: "Bertha", "Big Ben".
-    return f"{rng.choice(ODD_WORDS)} {rng.choice(ODD_WORDS)}"
+    return f"{rng.choice(w.odd_words)} {rng.choice(w.odd_words)}"
+
+
+# --- the words of a language ------------------------------------------------------
+
+LANG_DIR = Path(__file__).resolve().parent / "lang"
+
+
+@dataclass(frozen=True)
+class Words:
+    """A language's words for generated names, areas and floors, and the
+    word orders that put them together (Python format strings). English's
+    are this module's lists; another language's are
+    `edged/training/lang/<code>.yaml` (the same keys)."""
+
+    first_names: list[str]
+    rooms: list[str]
+    own_rooms: list[str]
+    room_qualifiers: list[str]
+    floors: list[str]
+    heads: dict[str, tuple[str, ...]]
+    qualities: list[str]
+    odd_words: list[str]
+    suffixes: list[str]
+    sensor_things: list[str]
+    measures: list[str]
+    measure_names: dict[str, str]
+    activities: list[str]
+    places: list[str]
+    modes: list[str]
+    sensor_suffix: str = " sensor"
+    # Word orders. A list gets one drawn at random; one entry draws nothing.
+    room_head: list[str] = field(default_factory=lambda: ["{room} {head}"])
+    owner_head: list[str] = field(default_factory=lambda: ["{owner}'s {head}"])
+    owner_room: list[str] = field(default_factory=lambda: ["{owner}'s {room}"])
+    quality_head: str = "{quality} {head}"
+    room_quality_head: str = "{room} {quality} {head}"
+    qualified_room: str = "{qualifier} {room}"
+    odd_room: str = "{odd} room"
+    odd_mode: str = "{odd} {mode}"
+    activity_place: str = "{activity} {place}"
+    room_thing: str = "{room} {thing}"
+    thing_measure: str = "{thing} {measure}"
+
+    @staticmethod
+    def pick(rng: random.Random, options: list[str]) -> str:
+        return options[0] if len(options) == 1 else rng.choice(options)
+
+    @staticmethod
+    def join(pattern: str, **parts: str) -> str:
+        return pattern.format(**parts)
+
+    def measure_of(self, device_class: str) -> str:
+        return self.measure_names.get(device_class, device_class.replace("_", " "))
+
+
+@functools.cache
+def english_words() -> Words:
+    return Words(
+        first_names=FIRST_NAMES,
+        rooms=ROOMS,
+        own_rooms=["room", "bedroom", "office", "study"],
+        room_qualifiers=ROOM_QUALIFIERS,
+        floors=FLOORS,
+        heads=HEADS,
+        qualities=QUALITIES,
+        odd_words=ODD_WORDS,
+        suffixes=SUFFIXES,
+        sensor_things=SENSOR_THINGS,
+        measures=MEASURES,
+        measure_names={},
+        activities=ACTIVITIES,
+        places=PLACES,
+        modes=["mode", "time", "scene"],
+    )
+
+
+@functools.cache
+def lang_file(language: str) -> dict[str, Any]:
+    """edged/training/lang/<code>.yaml: a language's `names`, `sampler` and
+    `noise` words for generating training sentences."""
+    path = LANG_DIR / f"{language}.yaml"
+    if not path.is_file():
+        raise ValueError(f"no training words for language {language!r} ({path} is missing)")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(raw, dict) or not {"names", "sampler", "noise"} <= set(raw):
+        raise ValueError(f"{path}: needs the sections names, sampler and noise")
+    return raw
+
+
+def checked(section: dict[str, Any], cls: type, where: str) -> dict[str, Any]:
+    """`section` as keyword arguments of the dataclass `cls`; an unknown key is an error."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(section) - known
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
+    return dict(section)
+
+
+@functools.cache
+def words_for(language: str = "en") -> Words:
+    """The name words of `language` (edged/training/lang/<code>.yaml)."""
+    if language == "en":
+        return english_words()
+    data = checked(lang_file(language)["names"], Words, f"{language}.yaml names")
+    data["heads"] = {k: tuple(v) for k, v in data["heads"].items()}
+    data.setdefault("measure_names", {})
+    return Words(**data)
