@@ -68,6 +68,21 @@ def words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
+def spelled_by_num2words(code: str) -> Callable[[int], str]:
+    """A language's `number_words` from num2words (21 -> "einundzwanzig",
+    "vingt et un", "veintiuno", "eenentwintig"), imported when first called:
+    only training spells numbers, so the daemon does not need the package
+    (it is in the `train-tools` extra). tests/test_lang.py checks that the
+    runtime reads every spelling back."""
+
+    def spell(n: int) -> str:
+        from num2words import num2words
+
+        return str(num2words(n, lang=code))
+
+    return spell
+
+
 def closed(words: frozenset[str], singular: Callable[[str], str]) -> frozenset[str]:
     """`words` and their singulars: a set compared with words that went
     through `singular` (registry.normalise_words) holds both forms."""

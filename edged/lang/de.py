@@ -5,65 +5,9 @@ from __future__ import annotations
 import re
 from types import MappingProxyType
 
-from edged.lang import Language, closed, inflected, phonetic_keyer, words
+from edged.lang import Language, closed, inflected, phonetic_keyer, spelled_by_num2words, words
 
 # --- numbers -------------------------------------------------------------------
-
-_ONES = [
-    "null",
-    "eins",
-    "zwei",
-    "drei",
-    "vier",
-    "fünf",
-    "sechs",
-    "sieben",
-    "acht",
-    "neun",
-    "zehn",
-    "elf",
-    "zwölf",
-    "dreizehn",
-    "vierzehn",
-    "fünfzehn",
-    "sechzehn",
-    "siebzehn",
-    "achtzehn",
-    "neunzehn",
-]
-_TENS = [
-    "_",
-    "_",
-    "zwanzig",
-    "dreißig",
-    "vierzig",
-    "fünfzig",
-    "sechzig",
-    "siebzig",
-    "achtzig",
-    "neunzig",
-]
-
-
-def number_to_words(n: int) -> str:
-    """0-9999 in German, as one word as it is written: 21 -> "einundzwanzig"."""
-    if n < 0:
-        return "minus " + number_to_words(-n)
-    if n < 20:
-        return _ONES[n]
-    if n < 100:
-        tens, ones = divmod(n, 10)
-        if ones == 0:
-            return _TENS[tens]
-        return ("ein" if ones == 1 else _ONES[ones]) + "und" + _TENS[tens]
-    if n < 1000:
-        hundreds, rest = divmod(n, 100)
-        head = ("ein" if hundreds == 1 else _ONES[hundreds]) + "hundert"
-        return head if rest == 0 else head + number_to_words(rest)
-    thousands, rest = divmod(n, 1000)
-    head = ("ein" if thousands == 1 else number_to_words(thousands)) + "tausend"
-    return head if rest == 0 else head + number_to_words(rest)
-
 
 LEVEL_WORDS = {
     "halb": 50,
@@ -536,7 +480,7 @@ LANGUAGE = Language(
     code="de",
     name="Deutsch",
     text2num="de",
-    number_words=number_to_words,
+    number_words=spelled_by_num2words("de"),
     level_words=MappingProxyType(LEVEL_WORDS),
     colors_rgb=MappingProxyType(COLORS_RGB),
     color_temps_k=MappingProxyType(COLOR_TEMPS_K),

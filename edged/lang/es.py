@@ -5,64 +5,7 @@ from __future__ import annotations
 import re
 from types import MappingProxyType
 
-from edged.lang import Language, closed, phonetic_keyer, words
-
-_ONES = [
-    "cero",
-    "uno",
-    "dos",
-    "tres",
-    "cuatro",
-    "cinco",
-    "seis",
-    "siete",
-    "ocho",
-    "nueve",
-    "diez",
-    "once",
-    "doce",
-    "trece",
-    "catorce",
-    "quince",
-    "dieciséis",
-    "diecisiete",
-    "dieciocho",
-    "diecinueve",
-    "veinte",
-    "veintiuno",
-    "veintidós",
-    "veintitrés",
-    "veinticuatro",
-    "veinticinco",
-    "veintiséis",
-    "veintisiete",
-    "veintiocho",
-    "veintinueve",
-]
-_TENS = ["_", "_", "_", "treinta", "cuarenta", "cincuenta", "sesenta", "setenta", "ochenta"]
-_TENS += ["noventa"]
-_HUNDREDS = ["_", "ciento", "doscientos", "trescientos", "cuatrocientos", "quinientos"]
-_HUNDREDS += ["seiscientos", "setecientos", "ochocientos", "novecientos"]
-
-
-def number_to_words(n: int) -> str:
-    """0-9999 in Spanish: 21 -> "veintiuno", 45 -> "cuarenta y cinco"."""
-    if n < 0:
-        return "menos " + number_to_words(-n)
-    if n < 30:
-        return _ONES[n]
-    if n < 100:
-        tens, ones = divmod(n, 10)
-        return _TENS[tens] + ("" if ones == 0 else " y " + _ONES[ones])
-    if n < 1000:
-        hundreds, rest = divmod(n, 100)
-        if n == 100:
-            return "cien"
-        return _HUNDREDS[hundreds] + ("" if rest == 0 else " " + number_to_words(rest))
-    thousands, rest = divmod(n, 1000)
-    head = "mil" if thousands == 1 else number_to_words(thousands) + " mil"
-    return head if rest == 0 else f"{head} {number_to_words(rest)}"
-
+from edged.lang import Language, closed, phonetic_keyer, spelled_by_num2words, words
 
 LEVEL_WORDS = {
     "mitad": 50,
@@ -386,7 +329,7 @@ LANGUAGE = Language(
     code="es",
     name="Español",
     text2num="es",
-    number_words=number_to_words,
+    number_words=spelled_by_num2words("es"),
     level_words=MappingProxyType(LEVEL_WORDS),
     colors_rgb=MappingProxyType(COLORS_RGB),
     color_temps_k=MappingProxyType(COLOR_TEMPS_K),

@@ -5,59 +5,9 @@ from __future__ import annotations
 import re
 from types import MappingProxyType
 
-from edged.lang import Language, closed, inflected, phonetic_keyer, words
+from edged.lang import Language, closed, inflected, phonetic_keyer, spelled_by_num2words, words
 
 # --- numbers -------------------------------------------------------------------
-
-_ONES = [
-    "zéro",
-    "un",
-    "deux",
-    "trois",
-    "quatre",
-    "cinq",
-    "six",
-    "sept",
-    "huit",
-    "neuf",
-    "dix",
-    "onze",
-    "douze",
-    "treize",
-    "quatorze",
-    "quinze",
-    "seize",
-    "dix-sept",
-    "dix-huit",
-    "dix-neuf",
-]
-_TENS = ["_", "_", "vingt", "trente", "quarante", "cinquante", "soixante"]
-
-
-def number_to_words(n: int) -> str:
-    """0-9999 in French: 21 -> "vingt et un", 75 -> "soixante-quinze"."""
-    if n < 0:
-        return "moins " + number_to_words(-n)
-    if n < 20:
-        return _ONES[n]
-    if n < 70:
-        tens, ones = divmod(n, 10)
-        if ones == 0:
-            return _TENS[tens]
-        return _TENS[tens] + (" et un" if ones == 1 else "-" + _ONES[ones])
-    if n < 80:
-        return "soixante" + (" et onze" if n == 71 else "-" + _ONES[n - 60])
-    if n < 100:
-        rest = n - 80
-        return "quatre-vingts" if rest == 0 else "quatre-vingt-" + _ONES[rest]
-    if n < 1000:
-        hundreds, rest = divmod(n, 100)
-        head = "cent" if hundreds == 1 else _ONES[hundreds] + " cent" + ("" if rest else "s")
-        return head if rest == 0 else f"{head} {number_to_words(rest)}"
-    thousands, rest = divmod(n, 1000)
-    head = "mille" if thousands == 1 else number_to_words(thousands) + " mille"
-    return head if rest == 0 else f"{head} {number_to_words(rest)}"
-
 
 LEVEL_WORDS = {
     "moitié": 50,
@@ -430,7 +380,7 @@ LANGUAGE = Language(
     code="fr",
     name="Français",
     text2num="fr",
-    number_words=number_to_words,
+    number_words=spelled_by_num2words("fr"),
     level_words=MappingProxyType(LEVEL_WORDS),
     colors_rgb=MappingProxyType(COLORS_RGB),
     color_temps_k=MappingProxyType(COLOR_TEMPS_K),

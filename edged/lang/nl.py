@@ -5,54 +5,7 @@ from __future__ import annotations
 import re
 from types import MappingProxyType
 
-from edged.lang import Language, closed, inflected, phonetic_keyer, words
-
-_ONES = [
-    "nul",
-    "een",
-    "twee",
-    "drie",
-    "vier",
-    "vijf",
-    "zes",
-    "zeven",
-    "acht",
-    "negen",
-    "tien",
-    "elf",
-    "twaalf",
-    "dertien",
-    "veertien",
-    "vijftien",
-    "zestien",
-    "zeventien",
-    "achttien",
-    "negentien",
-]
-_TENS = ["_", "_", "twintig", "dertig", "veertig", "vijftig", "zestig", "zeventig"]
-_TENS += ["tachtig", "negentig"]
-
-
-def number_to_words(n: int) -> str:
-    """0-9999 in Dutch, as one word: 21 -> "eenentwintig", 22 -> "tweeëntwintig"."""
-    if n < 0:
-        return "min " + number_to_words(-n)
-    if n < 20:
-        return _ONES[n]
-    if n < 100:
-        tens, ones = divmod(n, 10)
-        if ones == 0:
-            return _TENS[tens]
-        joint = "ën" if _ONES[ones].endswith("e") else "en"
-        return _ONES[ones] + joint + _TENS[tens]
-    if n < 1000:
-        hundreds, rest = divmod(n, 100)
-        head = ("" if hundreds == 1 else _ONES[hundreds]) + "honderd"
-        return head if rest == 0 else head + number_to_words(rest)
-    thousands, rest = divmod(n, 1000)
-    head = ("" if thousands == 1 else number_to_words(thousands)) + "duizend"
-    return head if rest == 0 else f"{head} {number_to_words(rest)}"
-
+from edged.lang import Language, closed, inflected, phonetic_keyer, spelled_by_num2words, words
 
 LEVEL_WORDS = {
     "half": 50,
@@ -373,7 +326,7 @@ LANGUAGE = Language(
     code="nl",
     name="Nederlands",
     text2num="nl",
-    number_words=number_to_words,
+    number_words=spelled_by_num2words("nl"),
     level_words=MappingProxyType(LEVEL_WORDS),
     colors_rgb=MappingProxyType(COLORS_RGB),
     color_temps_k=MappingProxyType(COLOR_TEMPS_K),
