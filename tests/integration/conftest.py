@@ -131,6 +131,17 @@ def daemon(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     d.stop()
 
 
+def start_home(port: int, home_yaml: str, model: Path, work: Path) -> DaemonProcess:
+    """A daemon on a home given as YAML text (a language's own home: its
+    `language:` picks `model`, which must be shipped)."""
+    if not (model / "model.onnx").is_file():
+        pytest.fail(f"the shipped model is missing: {model}")
+    cfg = yaml.safe_load(home_yaml)
+    cfg["mqtt"]["port"] = port
+    cfg["state_dir"] = str(work / "state")
+    return start_online(port, cfg, work)
+
+
 @pytest.fixture
 def probe(broker: Broker) -> Iterator[Probe]:
     p = Probe(broker.port).connect()

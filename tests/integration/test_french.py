@@ -10,10 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.broker import Broker, Probe
-from tests.integration.conftest import DaemonProcess, say, start_online
+from tests.integration.conftest import DaemonProcess, say, start_home
 
 REPO = Path(__file__).parent.parent.parent
 MODEL_FR = REPO / "models" / "edged-nlu-fr"
@@ -39,13 +38,7 @@ def rid() -> str:
 
 @pytest.fixture(scope="module")
 def french(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
-    if not (MODEL_FR / "model.onnx").is_file():
-        pytest.fail(f"the shipped French model is missing: {MODEL_FR}")
-    work = tmp_path_factory.mktemp("edged-fr")
-    cfg = yaml.safe_load(HOME)
-    cfg["mqtt"]["port"] = broker.port
-    cfg["state_dir"] = str(work / "state")
-    d = start_online(broker.port, cfg, work)
+    d = start_home(broker.port, HOME, MODEL_FR, tmp_path_factory.mktemp("edged-fr"))
     yield d
     d.stop()
 

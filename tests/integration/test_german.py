@@ -10,10 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.broker import Broker, Probe
-from tests.integration.conftest import DaemonProcess, result_for, say, start_online
+from tests.integration.conftest import DaemonProcess, result_for, say, start_home
 
 REPO = Path(__file__).parent.parent.parent
 MODEL_DE = REPO / "models" / "edged-nlu-de"
@@ -42,13 +41,7 @@ def rid() -> str:
 
 @pytest.fixture(scope="module")
 def german(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
-    if not (MODEL_DE / "model.onnx").is_file():
-        pytest.fail(f"the shipped German model is missing: {MODEL_DE}")
-    work = tmp_path_factory.mktemp("edged-de")
-    cfg = yaml.safe_load(HOME)
-    cfg["mqtt"]["port"] = broker.port
-    cfg["state_dir"] = str(work / "state")
-    d = start_online(broker.port, cfg, work)
+    d = start_home(broker.port, HOME, MODEL_DE, tmp_path_factory.mktemp("edged-de"))
     yield d
     d.stop()
 
