@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from edged.lang import Language
 from edged.nlu.schema import OUT_OF_SCOPE, SLOTS
 from edged.nlu.types import Parse, Slot
-from edged.nlu.values import PERCENT_SLOTS, domain_for, normalise_value, tidy
+from edged.nlu.values import ENGLISH, PERCENT_SLOTS, domain_for, normalise_value, tidy
 
 # Slots scored against gold: the ones that pick devices and carry values.
 # domain/device_class/state in Home Assistant's tests are canonical values
@@ -59,14 +60,20 @@ def read_rows(path: Path) -> list[Row]:
     return rows
 
 
-def _norm(name: str, value: Any) -> Any:
+def _norm(name: str, value: Any, lang: Language = ENGLISH) -> Any:
     if isinstance(value, str) and name not in SLOTS:
         # Another schema's slot (SNIPS, a user's dataset): the words as they are.
         return " ".join(value.lower().split())
     if isinstance(value, str):
-        v = normalise_value(name, value)
-        if isinstance(v, dict):  # colours compare by name
-            return v.get("name")
+        v = normalise_value(name, value, lang)
+        if v is None and name == "color" and lang is not ENGLISH:
+            # Home Assistant's sets give colours by their English list value
+            # ("rot" -> red) whatever the sentence's language.
+            v = normalise_value(name, value)
+        if isinstance(v, dict):  # colours compare by what they set, not the word
+            if "rgb" in v:
+                return tuple(v["rgb"])
+            return v.get("kelvin", v.get("name"))
         if isinstance(v, float) and v.is_integer():
             return int(v)
         return v
@@ -89,7 +96,9 @@ def scored_slots(slot_names: Iterable[str] | None) -> frozenset[str]:
     return SCORED_SLOTS & names if "domain" in names and "area" in names else names
 
 
-def gold_slots(row: Row, slot_names: Iterable[str] | None = None) -> set[tuple[str, Any]]:
+def gold_slots(
+    row: Row, slot_names: Iterable[str] | None = None, lang: Language = ENGLISH
+) -> set[tuple[str, Any]]:
     allowed = scored_slots(slot_names)
     out = set()
     for s in row.slots:
@@ -100,7 +109,7 @@ def gold_slots(row: Row, slot_names: Iterable[str] | None = None) -> set[tuple[s
             continue  # an upstream quirk: "turn off all fans" -> name "all"
         if s.get("start") is None and name not in _ALWAYS_SAID and not _said(row.text, value):
             continue
-        out.add((name, _norm(name, value)))
+        out.add((name, _norm(name, value, lang)))
     return out
 
 
@@ -110,16 +119,20 @@ _WHOLE_HOME = frozenset(
 )
 
 
-def pred_slots(parse: Parse, slot_names: Iterable[str] | None = None) -> set[tuple[str, Any]]:
+def pred_slots(
+    parse: Parse, slot_names: Iterable[str] | None = None, lang: Language = ENGLISH
+) -> set[tuple[str, Any]]:
     allowed = scored_slots(slot_names)
     return {
-        (s.name, _norm(s.name, s.text))
+        (s.name, _norm(s.name, s.text, lang))
         for s in parse.slots
         if s.name in allowed and not (s.name == "area" and tidy(s.text) in _WHOLE_HOME)
     }
 
 
-def _device_equivalents(parse: Parse) -> dict[tuple[str, Any], set[tuple[str, Any]]]:
+def _device_equivalents(
+    parse: Parse, lang: Language = ENGLISH
+) -> dict[tuple[str, Any], set[tuple[str, Any]]]:
     """Other spellings of the same target, each with the predicted slots it
     stands for: area + kind word <-> name, area + name <-> one name, a lone
     kind word <-> the one device of that kind."""
@@ -127,7 +140,7 @@ def _device_equivalents(parse: Parse) -> dict[tuple[str, Any], set[tuple[str, An
     alt: dict[tuple[str, Any], set[tuple[str, Any]]] = {}
 
     def key(s: Slot) -> tuple[str, Any]:
-        return (s.name, _norm(s.name, s.text))
+        return (s.name, _norm(s.name, s.text, lang))
 
     targets = sorted(
         (s for s in parse.slots if s.name in ("name", "area", "domain", "device_class")),
@@ -139,19 +152,19 @@ def _device_equivalents(parse: Parse) -> dict[tuple[str, Any], set[tuple[str, An
             continue
         if {a.name, b.name} & kinds or {a.name, b.name} == {"area", "name"}:
             # "bedroom" + "lamp": one name, "Bedroom Lamp"
-            alt[("name", tidy(parse.text[a.start : b.end]))] = {key(a), key(b)}
+            alt[("name", tidy(parse.text[a.start : b.end], lang))] = {key(a), key(b)}
         if a.name == "name" and b.name in kinds:
             # "kitchen" (name) + "lights": the kitchen's lights
-            alt[("area", tidy(a.text))] = {key(a)}
+            alt[("area", tidy(a.text, lang))] = {key(a)}
     if name:
-        words = tidy(name.text).split()
+        words = tidy(name.text, lang).split()
         for k in range(1, len(words)):
             alt[("area", " ".join(words[:k]))] = {key(name)}
     else:
         # A kind word alone names the one device of that kind: "skip on the TV".
         for s in targets:
             if s.name in kinds:
-                alt[("name", tidy(s.text))] = {key(s)}
+                alt[("name", tidy(s.text, lang))] = {key(s)}
     return alt
 
 
@@ -210,6 +223,8 @@ def evaluate_rows(
     """
     known = set(model.intents)
     model_slots = getattr(getattr(model, "info", None), "slots", None)
+    # Slot words are read in the model's language ("la cuisine" -> cuisine).
+    lang: Language = getattr(model, "language", ENGLISH)
     n = correct = frames = 0
     tp = n_pred = n_gold = 0
     tp_any = n_pred_any = 0  # slots scored whatever the intent
@@ -226,10 +241,10 @@ def evaluate_rows(
         n += 1
         ok = pred_intent == gold_intent
         correct += ok
-        g = gold_slots(row, model_slots)
-        p_any = pred_slots(parse, model_slots)
+        g = gold_slots(row, model_slots, lang)
+        p_any = pred_slots(parse, model_slots, lang)
         p = p_any if ok else set()
-        alt = _device_equivalents(parse)
+        alt = _device_equivalents(parse, lang)
         a, b, c = score_slots(g, p, alt)
         tp, n_pred, n_gold = tp + a, n_pred + b, n_gold + c
         a_any, b_any, _ = score_slots(g, p_any, alt) if not ok else (a, b, c)

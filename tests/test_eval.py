@@ -128,3 +128,29 @@ def test_slots_of_a_wrong_intent_count_only_in_the_any_intent_f1() -> None:
     # 2 hits of 3 predicted and 2 gold.
     assert m["slot_f1_any_intent"] == pytest.approx(2 * 2 / (3 + 2))
     assert "any int" in format_report(m)
+
+
+def test_slots_are_read_in_the_models_language() -> None:
+    """Home Assistant's sets give colours by their English value ("red") in
+    every language; a French model's "rouge" is the same colour, and "la
+    cuisine" the area cuisine."""
+    from edged.lang import get_language
+
+    fr = get_language("fr")
+    row = Row(
+        "règle la lampe de la cuisine en rouge",
+        "HassLightSet",
+        [
+            {"name": "color", "value": "red", "start": None, "end": None},
+            {"name": "area", "value": "cuisine", "start": None, "end": None},
+        ],
+    )
+    p = _p(row.text, "HassLightSet", ("area", "la cuisine"), ("color", "rouge"))
+    gold, pred = gold_slots(row, None, fr), pred_slots(p, None, fr)
+    assert gold == pred == {("area", "cuisine"), ("color", (255, 0, 0))}
+    # Read as English, the French colour carries no value: the old mismatch.
+    assert ("color", None) in pred_slots(p)
+    # A wrong colour is still wrong.
+    text = row.text.replace("rouge", "bleu")
+    blue = _p(text, "HassLightSet", ("area", "la cuisine"), ("color", "bleu"))
+    assert score_slots(gold, pred_slots(blue, None, fr), {}) == (1, 2, 2)
