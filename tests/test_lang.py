@@ -404,3 +404,48 @@ def test_german_training_data_never_holds_a_test_sentence(german_examples: list)
     held_out = {_key(json.loads(line)["text"]) for line in test.open(encoding="utf-8")}
     assert not {_key(e.text) for e in kept} & held_out
     assert source["excluded"]["dropped"] == len(german_examples) - len(kept)
+
+
+def test_other_languages_name_few_devices_by_a_kind_word_alone() -> None:
+    """ "die Rollläden im Wohnzimmer" is the shutters of that room, as Home
+    Assistant's sentences tag it; a device named "Rollläden" is rare, so the
+    generated names are seldom a kind word alone (English keeps its bare
+    nouns: "turn off the computer")."""
+    import random
+
+    from edged.training.vocab import make_name, words_for
+
+    de = words_for("de")
+    assert {"rollladen", "jalousie", "lampe", "tür"} <= de.kind_words
+    assert "computer" not in de.kind_words and not words_for("en").kind_words
+    rng = random.Random(3)
+    names = [make_name(rng, "cover", w=de) for _ in range(3000)]
+    bare = sum(n.lower() in de.kind_words for n in names) / len(names)
+    assert 0.005 < bare < 0.08, bare
+    # French and Spanish names never carry a room after a preposition
+    # ("rideau du salon": the room is the area).
+    for code in ("fr", "es", "it"):
+        w = words_for(code)
+        rooms = {r.lower() for r in w.rooms}
+        made = [make_name(rng, "light", w=w).lower() for _ in range(2000)]
+        joined = [
+            n
+            for n in made
+            if any(f" {p} {r}" in n for p in ("du", "de la", "del", "della") for r in rooms)
+        ]
+        assert not joined, (code, joined[:5])
+
+
+@pytest.mark.parametrize("code", ["de", "fr", "es", "nl", "it"])
+def test_relative_heating_by_name_is_only_for_climate_devices(code: str) -> None:
+    """ "mach das Rollo hoch" opens a cover and "augmente la lampe" brightens
+    a light: edged's own warmer/cooler sentences name only climate devices."""
+    import yaml
+
+    from edged.training.data import _templates_dir
+
+    doc = yaml.safe_load((_templates_dir(code) / "commands.yaml").read_text(encoding="utf-8"))
+    for intent in ("EdgedTemperatureUp", "EdgedTemperatureDown"):
+        for block in doc["intents"].get(intent, {}).get("data", []):
+            if any("{name}" in s for s in block["sentences"]):
+                assert block.get("requires_context", {}).get("domain") == "climate", (code, block)

@@ -18,6 +18,9 @@ from typing import Any
 
 import yaml
 
+from edged.lang import get_language
+from edged.nlu.values import tidy
+
 FIRST_NAMES = [
     "anna",
     "bob",
@@ -805,7 +808,12 @@ def make_name(
         # The bare noun, as many homes name things ("Computer", "Kettle",
         # "TV"): at 6 % the model learnt names by their nouns and read
         # "turn off the computer" as out of scope.
-        return head
+        if head.lower() not in w.kind_words or rng.random() < 0.15:
+            return head
+        # A kind word alone ("Rollläden", "Jalousie") is mostly the kind,
+        # as Home Assistant's sentences tag it ("die Rollläden im
+        # Wohnzimmer"): as a whole name only now and then.
+        r = 0.28 + rng.random() * 0.72
     if r < 0.5:
         return w.pick(rng, w.room_head).format(room=rng.choice(w.rooms), head=head)
     if r < 0.6:
@@ -866,6 +874,9 @@ class Words:
     quality_head: str = "{quality} {head}"
     room_quality_head: str = "{room} {quality} {head}"
     qualified_room: str = "{qualifier} {room}"
+    # Heads that are the language's kind words (domain or device class,
+    # lower case); empty for English, whose data predates this.
+    kind_words: frozenset[str] = frozenset()
     odd_room: str = "{odd} room"
     odd_mode: str = "{odd} {mode}"
     activity_place: str = "{activity} {place}"
@@ -935,4 +946,12 @@ def words_for(language: str = "en") -> Words:
     data = checked(lang_file(language)["names"], Words, f"{language}.yaml names")
     data["heads"] = {k: tuple(v) for k, v in data["heads"].items()}
     data.setdefault("measure_names", {})
+    lang = get_language(language)
+    kinds = {**lang.domain_words, **lang.device_class_words}
+    data["kind_words"] = frozenset(
+        h.lower()
+        for heads in data["heads"].values()
+        for h in heads
+        if tidy(h, lang) in kinds or lang.singular(tidy(h, lang)) in kinds
+    )
     return Words(**data)
