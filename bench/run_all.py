@@ -16,6 +16,8 @@ structure is the same, the numbers mean nothing.
   7. a 300-device home imported from the broker    bench/import_home.py
   8. the gazetteer at 25, 100 and 300 devices, and
      the held-out home and the bench home           bench/gazetteer.py, bench/home_eval.py
+  9. each language model beside the English one:
+     size, NLU p50/p99 (interleaved), accuracy      bench/languages.py
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ import gazetteer  # noqa: E402
 import hassil_compare  # noqa: E402
 import home_eval  # noqa: E402
 import import_home  # noqa: E402
+import languages  # noqa: E402
 import memory  # noqa: E402
 import nlu_latency  # noqa: E402
 import throughput  # noqa: E402
@@ -78,6 +81,8 @@ class Plan:
     import_size: int = 300
     import_runs: int = 5
     gazetteer_runs: int = 5
+    languages_runs: int = 5
+    languages_n: int = 500
 
 
 QUICK = Plan(
@@ -95,6 +100,8 @@ QUICK = Plan(
     import_size=40,
     import_runs=1,
     gazetteer_runs=1,
+    languages_runs=2,
+    languages_n=10,
 )
 
 
@@ -297,6 +304,23 @@ def run(
         )
     done()
 
+    # 9. every shipped language model beside the English one
+    done = _step(
+        f"languages: model size, NLU p50/p99 interleaved ({plan.languages_runs} rounds x "
+        f"{plan.languages_n} per model), accuracy",
+        log,
+    )
+    results["languages"] = languages.run(
+        model_dir,
+        plan.languages_runs,
+        plan.languages_n,
+        data,
+        plan.accuracy_limit,
+        floor,
+        log=log,
+    )
+    done()
+
     results["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["targets"] = targets_report(results)
     results["elapsed_s"] = round(time.perf_counter() - started, 1)
@@ -416,6 +440,20 @@ def targets_report(r: dict[str, Any]) -> dict[str, Any]:
             "value": f"{e['accuracy']:.3f} vs {h['accuracy']:.3f}",
             "target": "edged accuracy > hassil accuracy",
             "met": e["accuracy"] > h["accuracy"],
+        }
+    langs = r.get("languages", {})
+    for lang, x in langs.get("models", {}).items():
+        if lang == "en":
+            continue
+        rep[f"language_{lang}_nlu_p50_vs_english"] = {
+            "value": f"{x['p50_ratio']}x ({x['p50_ms']} vs {langs['models']['en']['p50_ms']} ms)",
+            "target": f"<= {langs['max_p50_ratio']}x English",
+            "met": x["p50_ratio_met"],
+        }
+        rep[f"language_{lang}_model_mb"] = {
+            "value": f"{x['model_mb']} MB",
+            "target": f"<= {langs['max_model_mb']:g} MB",
+            "met": x["size_met"],
         }
     return rep
 
@@ -613,6 +651,8 @@ def markdown(r: dict[str, Any]) -> str:
             )
         if acc.get("missing"):
             lines.append(f"\nMissing files: {', '.join(acc['missing'])}")
+    if "languages" in r:
+        lines += ["", "## Languages (bench/languages.py)", "", *languages.table(r["languages"])]
     imp = r.get("import")
     if imp:
         b, st = imp["build"], imp["startup"]

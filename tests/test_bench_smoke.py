@@ -18,9 +18,23 @@ BENCH = REPO / "bench"
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
+import accuracy  # noqa: E402
 import hassil_compare  # noqa: E402
+import languages  # noqa: E402
 
 MODEL = REPO / "models" / "edged-nlu"
+
+
+def _shipped_languages(english: Path) -> set[str]:
+    """The languages whose model the daemon would load beside `english`,
+    read straight from each labels.json."""
+    out = set()
+    for d in english.parent.glob(english.name + "-*"):
+        if (d / "model.onnx").is_file() and (d / "labels.json").is_file():
+            lang = json.loads((d / "labels.json").read_text()).get("language") or "en"
+            if lang != "en" and d.name == f"{english.name}-{lang}":
+                out.add(lang)
+    return out
 
 
 def _numbers(obj: Any) -> list[float]:
@@ -106,6 +120,66 @@ def test_hassil_side_resolves_names_and_areas() -> None:
     assert targets("the den looks great") == (None, set())
 
 
+def _model_dir(root: Path, name: str, language: str | None, onnx: bool = True) -> None:
+    d = root / name
+    d.mkdir()
+    labels: dict[str, Any] = {"intents": ["OutOfScope"]}
+    if language is not None:
+        labels["language"] = language
+    (d / "labels.json").write_text(json.dumps(labels))
+    if onnx:
+        (d / "model.onnx").write_bytes(b"")
+
+
+def test_language_models_are_found_by_their_labels_not_their_names(tmp_path: Path) -> None:
+    _model_dir(tmp_path, "edged-nlu", None)
+    _model_dir(tmp_path, "edged-nlu-de", "de")
+    _model_dir(tmp_path, "edged-nlu-pt", "pt")  # a language nobody listed
+    _model_dir(tmp_path, "edged-nlu-l6", None)  # an English teacher
+    _model_dir(tmp_path, "edged-nlu-en2", "en")
+    _model_dir(tmp_path, "edged-nlu-de-l12", "de")  # a German teacher
+    _model_dir(tmp_path, "edged-nlu-fr", "it")  # labels.json disagrees with the name
+    _model_dir(tmp_path, "edged-nlu-nl", "nl", onnx=False)
+    _model_dir(tmp_path, "other-de", "de")
+    found, skipped = languages.discover(tmp_path / "edged-nlu")
+    assert found == {
+        "en": tmp_path / "edged-nlu",
+        "de": tmp_path / "edged-nlu-de",
+        "pt": tmp_path / "edged-nlu-pt",
+    }
+    assert next(iter(found)) == "en"
+    assert set(skipped) == {
+        "edged-nlu-l6",
+        "edged-nlu-en2",
+        "edged-nlu-de-l12",
+        "edged-nlu-fr",
+        "edged-nlu-nl",
+    }
+    assert _shipped_languages(tmp_path / "edged-nlu") == {"de", "pt"}
+
+
+def test_language_sentences_sample_the_test_set_or_fall_back(tmp_path: Path) -> None:
+    (tmp_path / "ha-intents-de").mkdir()
+    rows = [{"text": f"schalte Lampe {i} an", "intent": "HassTurnOn"} for i in range(60)]
+    rows += [{"text": "schalte Lampe 0 an", "intent": "HassTurnOn"}]  # a repeat
+    rows += [{"text": f"sag {i}", "intent": "HassBroadcast"} for i in range(30)]
+    (tmp_path / "ha-intents-de" / "test.jsonl").write_text(
+        "\n".join(json.dumps(r) for r in rows) + "\n"
+    )
+    texts, source = languages.sentences("de", ["OutOfScope", "HassTurnOn"], tmp_path)
+    assert source == f"{tmp_path.name}/ha-intents-de/test.jsonl"
+    assert len(texts) == languages.SAMPLE == len(set(texts))
+    assert all(t.startswith("schalte Lampe") for t in texts)  # intents the model has
+    assert texts[:3] == ["schalte Lampe 0 an", "schalte Lampe 2 an", "schalte Lampe 5 an"]
+    assert languages.sentences("de", ["HassTurnOn"], tmp_path) == (texts, source)
+    assert languages.sentences("fr", ["HassTurnOn"], tmp_path) == (
+        list(languages.BUILTIN["fr"]),
+        "built-in",
+    )
+    with pytest.raises(ValueError, match="'pt'"):
+        languages.sentences("pt", ["HassTurnOn"], tmp_path)
+
+
 @pytest.mark.skipif(not (MODEL / "model.onnx").is_file(), reason="no shipped model yet")
 def test_quick_run_writes_results_with_every_key(tmp_path: Path) -> None:
     import run_all
@@ -137,6 +211,29 @@ def test_quick_run_writes_results_with_every_key(tmp_path: Path) -> None:
     for home in ("plain_home", "bench_home"):
         assert results["homes"][home]["commands"] > 100
     assert "## The home as evidence" in (tmp_path / "results.md").read_text()
+    # Every shipped language model beside the English one (not the English teacher).
+    langs = results["languages"]
+    assert set(langs["models"]) == {"en"} | _shipped_languages(MODEL)
+    assert langs["runs"] == run_all.QUICK.languages_runs
+    for lang, row in langs["models"].items():
+        assert row["model_mb"] > 0 and row["vocab_size"] > 0, lang
+        assert 0 < row["p50_ms"] <= row["p99_ms"], lang
+        assert len(row["rounds_p50_ms"]) == run_all.QUICK.languages_runs, lang
+        assert row["p50_ratio"] == pytest.approx(
+            row["p50_ms"] / langs["models"]["en"]["p50_ms"], abs=0.01
+        )
+        assert isinstance(row["p50_ratio_met"], bool) and isinstance(row["size_met"], bool)
+        acc = row["accuracy"]
+        if languages.ha_intents_file(accuracy.DEFAULT_DATA, lang).is_file():
+            assert acc["n"] > 0 and 0 <= acc["intent_accuracy"] <= 1 and 0 <= acc["slot_f1"] <= 1
+        else:
+            assert "not found" in acc["note"], lang
+        if lang != "en":
+            assert results["targets"][f"language_{lang}_nlu_p50_vs_english"]["met"] in (True, False)
+    assert langs["models"]["en"]["p50_ratio"] == 1.0
+    md = (tmp_path / "results.md").read_text()
+    assert "## Languages" in md
+    assert all(f"| {lang} | `" in md for lang in langs["models"])
     assert results["machine"]["cores"] >= 1 and results["machine"]["onnxruntime"]
     assert all(math.isfinite(x) for x in _numbers(results))
     assert "| measure | result | target | met |" in (tmp_path / "results.md").read_text()
