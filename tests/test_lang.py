@@ -449,3 +449,25 @@ def test_relative_heating_by_name_is_only_for_climate_devices(code: str) -> None
         for block in doc["intents"].get(intent, {}).get("data", []):
             if any("{name}" in s for s in block["sentences"]):
                 assert block.get("requires_context", {}).get("domain") == "climate", (code, block)
+
+
+@pytest.mark.parametrize("code", ["de", "fr", "es", "nl", "it"])
+def test_older_home_assistant_state_questions_are_drawn_as_home_assistants(code: str) -> None:
+    """The HassGetState blocks newer home-assistant-intents releases dropped
+    (binary sensors by device class) are in every language's templates, as
+    a Home Assistant source, and none of them is a block the installed
+    package has (scripts/extract-ha-getstate.py)."""
+    import yaml
+
+    from edged.training.data import _sources, _templates_dir, ha_intents, load_own_templates
+
+    path = _templates_dir(code) / "ha_2025_6_23_getstate.yaml"
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert doc["language"] == code and doc["edged_source"] == "ha"
+    blocks = doc["intents"]["HassGetState"]["data"]
+    assert blocks
+    installed = {tuple(d.sentence_texts) for d in ha_intents(code).intents["HassGetState"].data}
+    assert not [b for b in blocks if tuple(b["sentences"]) in installed]
+    sources = _sources(load_own_templates(language=code), [], True, code)
+    drawn = [s for s in sources if s.tag == "ha" and s.intent == "HassGetState"]
+    assert len(drawn) == 2  # the installed package's and the older release's
