@@ -474,7 +474,7 @@ def test_older_home_assistant_state_questions_are_drawn_as_home_assistants(code:
 
 
 def test_spanish_sensor_names_put_the_kind_first() -> None:
-    """"sensor de humedad baño", "medidor de potencia": a language may give
+    """ "sensor de humedad baño", "medidor de potencia": a language may give
     several word orders for a sensor's name; English keeps its one."""
     import random
 
