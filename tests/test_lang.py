@@ -359,6 +359,8 @@ def test_german_training_sentences_are_german(german_examples: list) -> None:  #
     german |= {"des", "dem", "um", "mal", "am", "vom", "zum", "ich", "du", "für", "nach"}
     german |= {"danke", "einen", "sind", "hier", "lass", "mache", "nicht", "jetzt", "wieder"}
     german |= {"prozent", "musik", "weiter", "heller", "stumm", "starte", "öffne", "lied"}
+    german |= {"zur", "zurück", "wann", "warum", "mein", "meine", "unser", "schon", "gut"}
+    german |= {"machen", "aufmachen", "umschalten", "dunkler", "nächste", "nächsten"}
     english = {"the", "turn", "please", "switch", "lights", "what", "set", "is"}
     assert sum(bool(w & german) for w in words) / len(words) > 0.85
     assert sum(bool(w & english) for w in words) / len(words) < 0.01
