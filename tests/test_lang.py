@@ -489,3 +489,18 @@ def test_spanish_sensor_names_put_the_kind_first() -> None:
     assert not any(n.endswith(" sensor") for n in es)
     en = [make_sensor_name(rng, None, words_for("en")) for _ in range(100)]
     assert not any(n.startswith("sensor") for n in en)
+
+
+def test_dutch_names_are_sometimes_one_word_with_the_room() -> None:
+    """ "woonkamerthermostaat", "keukenlamp": Dutch writes a room and a device
+    as one word; generated names do too, English's never."""
+    import random
+
+    from edged.training.vocab import make_name, words_for
+
+    rng = random.Random(6)
+    nl = words_for("nl")
+    rooms = [r for r in nl.rooms if " " not in r]
+    names = [make_name(rng, "climate", w=nl) for _ in range(600)]
+    assert any(" " not in n and any(n.startswith(r) and n != r for r in rooms) for n in names)
+    assert words_for("en").compound_share == 0.0

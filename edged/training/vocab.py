@@ -817,7 +817,11 @@ def make_name(
         # Wohnzimmer"): as a whole name only now and then.
         r = 0.28 + rng.random() * 0.72
     if r < 0.5:
-        return w.pick(rng, w.room_head).format(room=rng.choice(w.rooms), head=head)
+        room = rng.choice(w.rooms)
+        if w.compound_share and " " not in room and rng.random() < w.compound_share:
+            # One word, as Dutch and German write it: "woonkamerthermostaat".
+            return f"{room}{head.lower()}"
+        return w.pick(rng, w.room_head).format(room=room, head=head)
     if r < 0.6:
         return w.pick(rng, w.owner_head).format(owner=rng.choice(w.first_names), head=head)
     if r < 0.7:
@@ -871,6 +875,8 @@ class Words:
     sensor_suffix: str = " sensor"
     # Word orders. A list gets one drawn at random; one entry draws nothing.
     room_head: list[str] = field(default_factory=lambda: ["{room} {head}"])
+    # Share of room names written as one word with the head ("keukenlamp").
+    compound_share: float = 0.0
     owner_head: list[str] = field(default_factory=lambda: ["{owner}'s {head}"])
     owner_room: list[str] = field(default_factory=lambda: ["{owner}'s {room}"])
     quality_head: str = "{quality} {head}"
