@@ -475,22 +475,6 @@ def test_older_home_assistant_state_questions_are_drawn_as_home_assistants(code:
     assert len(drawn) == 2  # the installed package's and the older release's
 
 
-def test_spanish_sensor_names_put_the_kind_first() -> None:
-    """ "sensor de humedad baño", "medidor de potencia": a language may give
-    several word orders for a sensor's name; English keeps its one."""
-    import random
-
-    from edged.training.vocab import make_sensor_name, words_for
-
-    rng = random.Random(4)
-    es = [make_sensor_name(rng, None, words_for("es")) for _ in range(400)]
-    assert any(n.startswith("sensor de ") for n in es)
-    assert any(n.startswith("medidor de ") for n in es)
-    assert not any(n.endswith(" sensor") for n in es)
-    en = [make_sensor_name(rng, None, words_for("en")) for _ in range(100)]
-    assert not any(n.startswith("sensor") for n in en)
-
-
 def test_dutch_names_are_sometimes_one_word_with_the_room() -> None:
     """ "woonkamerthermostaat", "keukenlamp": Dutch writes a room and a device
     as one word; generated names do too, English's never."""

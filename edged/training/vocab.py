@@ -703,9 +703,7 @@ def make_sensor_name(
         thing = w.join(w.room_thing, room=rng.choice(w.rooms), thing=rng.choice(w.sensor_things))
     else:
         thing = rng.choice(w.odd_words)
-    # One word order, or several drawn at random ("sensor de humedad baño").
-    order = w.thing_measure if isinstance(w.thing_measure, str) else w.pick(rng, w.thing_measure)
-    name = w.join(order, thing=thing, measure=measure)
+    name = w.join(w.thing_measure, thing=thing, measure=measure)
     if rng.random() < 0.2:
         name += w.sensor_suffix
     return name
@@ -889,7 +887,7 @@ class Words:
     odd_mode: str = "{odd} {mode}"
     activity_place: str = "{activity} {place}"
     room_thing: str = "{room} {thing}"
-    thing_measure: str | list[str] = "{thing} {measure}"
+    thing_measure: str = "{thing} {measure}"
 
     @staticmethod
     def pick(rng: random.Random, options: list[str]) -> str:
