@@ -815,11 +815,14 @@ def make_name(
         # Wohnzimmer"): as a whole name only now and then.
         r = 0.28 + rng.random() * 0.72
     if r < 0.5:
+        # The word order is drawn before the room, as before compounds came
+        # (the German data, and its model, stay as they were).
+        order = w.pick(rng, w.room_head)
         room = rng.choice(w.rooms)
         if w.compound_share and " " not in room and rng.random() < w.compound_share:
-            # One word, as Dutch and German write it: "woonkamerthermostaat".
+            # One word, as Dutch writes it: "woonkamerthermostaat".
             return f"{room}{head.lower()}"
-        return w.pick(rng, w.room_head).format(room=room, head=head)
+        return order.format(room=room, head=head)
     if r < 0.6:
         return w.pick(rng, w.owner_head).format(owner=rng.choice(w.first_names), head=head)
     if r < 0.7:
