@@ -39,7 +39,6 @@ import json
 import re
 import statistics
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,6 +49,7 @@ for p in (str(REPO), str(BENCH)):
     if p not in sys.path:
         sys.path.insert(0, p)
 
+import nlu_latency  # noqa: E402
 from accuracy import DEFAULT_DATA  # noqa: E402
 from benchstats import pct  # noqa: E402
 
@@ -204,16 +204,6 @@ def graph_info(model_path: Path) -> dict[str, int | None]:
     return {"layers": attention or None}
 
 
-def _time_parses(model: Any, texts: Sequence[str], n: int) -> list[float]:
-    out = []
-    for i in range(n):
-        text = texts[i % len(texts)]
-        t0 = time.perf_counter()
-        model.parse(text)
-        out.append((time.perf_counter() - t0) * 1e3)
-    return out
-
-
 def interleaved(
     models: Mapping[str, Any], texts: Mapping[str, Sequence[str]], runs: int, n: int
 ) -> dict[str, dict[str, Any]]:
@@ -224,7 +214,7 @@ def interleaved(
     p99s: dict[str, list[float]] = {k: [] for k in order}
     for r in range(runs):
         for k in order[r % len(order) :] + order[: r % len(order)]:
-            xs = _time_parses(models[k], texts[k], n)
+            xs = nlu_latency.measure(models[k], n, texts[k])
             p50s[k].append(pct(xs, 0.5))
             p99s[k].append(pct(xs, 0.99))
     return {

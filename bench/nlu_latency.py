@@ -11,6 +11,7 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from benchstats import pct
@@ -33,10 +34,11 @@ SENTENCES = [
 ]
 
 
-def measure(model: NluModel, n: int) -> list[float]:
+def measure(model: NluModel, n: int, texts: Sequence[str] = SENTENCES) -> list[float]:
+    """Milliseconds of `n` parses, cycling through `texts`."""
     out = []
     for i in range(n):
-        text = SENTENCES[i % len(SENTENCES)]
+        text = texts[i % len(texts)]
         t0 = time.perf_counter()
         model.parse(text)
         out.append((time.perf_counter() - t0) * 1e3)
